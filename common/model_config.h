@@ -1,0 +1,67 @@
+// Hugging Face config.json for the Llama family: Llama, Mistral, Qwen2.
+// Parsing validates every field eqat uses; an unsupported architecture or
+// field value is refused with InvalidArgument naming the field and value
+// (e.g. "config.json: hidden_act 'gelu' is not supported (only 'silu')").
+// Thread-safe: plain value types.
+#ifndef EQAT_COMMON_MODEL_CONFIG_H_
+#define EQAT_COMMON_MODEL_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "common/json.h"
+
+namespace eqat {
+
+struct RopeScaling {
+  std::string type;  // "" (none), "linear" or "llama3"
+  double factor = 1.0;
+  double low_freq_factor = 1.0;   // llama3
+  double high_freq_factor = 4.0;  // llama3
+  int64_t original_max_position_embeddings = 8192;  // llama3
+};
+
+// `quantization_config` of a folder written by eqat (or another GPTQ tool).
+struct QuantizationConfig {
+  bool present = false;
+  std::string quant_method;       // "gptq"
+  int bits = 0;                   // 2, 3, 4, 8
+  int group_size = 0;             // 32, 64, 128 or -1
+  bool sym = false;
+  bool desc_act = false;          // true is refused (eqat never reorders)
+  std::string checkpoint_format;  // "gptq" (v1: zero-1 stored) or "gptq_v2"
+};
+
+struct ModelConfig {
+  std::string model_type;    // "llama", "mistral", "qwen2"
+  std::string architecture;  // "LlamaForCausalLM", ...
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t num_key_value_heads = 0;  // defaults to num_attention_heads
+  int64_t head_dim = 0;             // defaults to hidden_size / heads
+  int64_t vocab_size = 0;
+  int64_t max_position_embeddings = 2048;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;  // q/k/v (and o for llama) biases; qwen2: q/k/v only
+  bool o_proj_bias = false;
+  int64_t sliding_window = 0;   // 0: full causal attention
+  int64_t bos_token_id = 1;
+  int64_t eos_token_id = 2;
+  QuantizationConfig quantization;
+  json::Value raw;  // the parsed document, kept to write it back out
+};
+
+absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text);
+// Reads DIR/config.json. NotFound / InvalidArgument naming the path.
+absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
+
+}  // namespace eqat
+
+#endif  // EQAT_COMMON_MODEL_CONFIG_H_

@@ -1,0 +1,7 @@
+// Shared gtest main: keeps LibTorch on the machine's cores and quiet logs.
+#include <gtest/gtest.h>
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
