@@ -96,9 +96,10 @@ std::string JoinPath(std::string_view a, std::string_view b) {
   if (a.empty()) return std::string(b);
   if (b.empty()) return std::string(a);
   bool as = a.back() == '/', bs = b.front() == '/';
-  if (as && bs) return absl::StrCat(a, b.substr(1));
-  if (as || bs) return absl::StrCat(a, b);
-  return absl::StrCat(a, "/", b);
+  std::string out(a);
+  if (as && bs) return out.append(b.substr(1));
+  if (!as && !bs) out.push_back('/');
+  return out.append(b);
 }
 
 }  // namespace eqat

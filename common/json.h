@@ -53,6 +53,7 @@ class Value {
   void Push(Value v);
 
  private:
+  friend class JsonParser;  // builds objects without per-key Set() scans
   Type type_ = Type::kNull;
   bool bool_ = false;
   bool is_int_ = false;

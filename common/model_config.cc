@@ -1,0 +1,354 @@
+#include "common/model_config.h"
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+
+namespace eqat {
+namespace {
+
+// An integer, or an integral float written as e.g. 64.0; nothing else.
+bool IntValue(const json::Value& v, int64_t* out) {
+  if (v.is_integer()) {
+    *out = v.as_int();
+    return true;
+  }
+  if (!v.is_number()) return false;
+  double d = v.as_number();
+  if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) >= 9.0e15) return false;
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+// Reads typed fields of one JSON object; every error names `where` (the
+// file) and the field. JSON null counts as absent for optional fields.
+class FieldReader {
+ public:
+  FieldReader(const json::Value& obj, std::string where, std::string prefix = "")
+      : obj_(obj), where_(std::move(where)), prefix_(std::move(prefix)) {}
+
+  const json::Value* Get(std::string_view key) const {
+    const json::Value* v = obj_.Find(key);
+    return (v == nullptr || v->is_null()) ? nullptr : v;
+  }
+
+  // Debian's Abseil has its own absl::string_view (not std::string_view).
+  std::string Name(std::string_view key) const { return absl::StrCat(prefix_, std::string(key)); }
+
+  absl::Status Error(std::string_view key, absl::string_view what) const {
+    return absl::InvalidArgumentError(absl::StrCat(where_, ": ", Name(key), " ", what));
+  }
+
+  absl::Status Int(std::string_view key, bool required, int64_t* out) const {
+    const json::Value* v = Get(key);
+    if (v == nullptr) {
+      return required ? Error(key, "is required") : absl::OkStatus();
+    }
+    if (!IntValue(*v, out)) return Error(key, "must be an integer");
+    return absl::OkStatus();
+  }
+
+  absl::Status PositiveInt(std::string_view key, bool required, int64_t* out) const {
+    int64_t v = *out;
+    RETURN_IF_ERROR(Int(key, required, &v));
+    if (Get(key) != nullptr && v <= 0) {
+      return Error(key, absl::StrCat("must be positive (got ", v, ")"));
+    }
+    *out = v;
+    return absl::OkStatus();
+  }
+
+  absl::Status PositiveDouble(std::string_view key, bool required, double* out) const {
+    const json::Value* v = Get(key);
+    if (v == nullptr) {
+      return required ? Error(key, "is required") : absl::OkStatus();
+    }
+    if (!v->is_number()) return Error(key, "must be a number");
+    double d = v->as_number();
+    if (!std::isfinite(d) || d <= 0) {
+      return Error(key, absl::StrCat("must be positive (got ", d, ")"));
+    }
+    *out = d;
+    return absl::OkStatus();
+  }
+
+  absl::Status Bool(std::string_view key, bool* out) const {
+    const json::Value* v = Get(key);
+    if (v == nullptr) return absl::OkStatus();
+    if (!v->is_bool()) return Error(key, "must be true or false");
+    *out = v->as_bool();
+    return absl::OkStatus();
+  }
+
+  absl::Status String(std::string_view key, bool required, std::string* out) const {
+    const json::Value* v = Get(key);
+    if (v == nullptr) {
+      return required ? Error(key, "is required") : absl::OkStatus();
+    }
+    if (!v->is_string()) return Error(key, "must be a string");
+    *out = v->as_string();
+    return absl::OkStatus();
+  }
+
+ private:
+  const json::Value& obj_;
+  std::string where_;
+  std::string prefix_;
+};
+
+struct Family {
+  const char* model_type;
+  const char* architecture;
+};
+constexpr Family kFamilies[] = {
+    {"llama", "LlamaForCausalLM"},
+    {"mistral", "MistralForCausalLM"},
+    {"qwen2", "Qwen2ForCausalLM"},
+};
+
+const Family* FamilyByType(std::string_view t) {
+  for (const Family& f : kFamilies) {
+    if (t == f.model_type) return &f;
+  }
+  return nullptr;
+}
+const Family* FamilyByArch(std::string_view a) {
+  for (const Family& f : kFamilies) {
+    if (a == f.architecture) return &f;
+  }
+  return nullptr;
+}
+
+absl::Status ParseFamily(const FieldReader& r, ModelConfig* c) {
+  const Family* by_arch = nullptr;
+  if (const json::Value* archs = r.Get("architectures")) {
+    if (!archs->is_array()) return r.Error("architectures", "must be an array of strings");
+    if (archs->as_array().size() > 1) {
+      return r.Error("architectures", "must name exactly one architecture");
+    }
+    if (!archs->as_array().empty()) {
+      const json::Value& a = archs->as_array()[0];
+      if (!a.is_string()) return r.Error("architectures", "must be an array of strings");
+      by_arch = FamilyByArch(a.as_string());
+      if (by_arch == nullptr) {
+        return r.Error("architectures",
+                       absl::StrCat("'", a.as_string(),
+                                    "' is not supported (LlamaForCausalLM, "
+                                    "MistralForCausalLM, Qwen2ForCausalLM)"));
+      }
+    }
+  }
+  std::string model_type;
+  RETURN_IF_ERROR(r.String("model_type", by_arch == nullptr, &model_type));
+  const Family* fam = by_arch;
+  if (!model_type.empty() || by_arch == nullptr) {
+    fam = FamilyByType(model_type);
+    if (fam == nullptr) {
+      return r.Error("model_type", absl::StrCat("'", model_type,
+                                                "' is not supported (llama, mistral, qwen2)"));
+    }
+    if (by_arch != nullptr && by_arch != fam) {
+      return r.Error("architectures",
+                     absl::StrCat("'", by_arch->architecture, "' does not match model_type '",
+                                  model_type, "'"));
+    }
+  }
+  c->model_type = fam->model_type;
+  c->architecture = fam->architecture;
+  return absl::OkStatus();
+}
+
+absl::Status ParseShape(const FieldReader& r, ModelConfig* c) {
+  RETURN_IF_ERROR(r.PositiveInt("hidden_size", true, &c->hidden_size));
+  RETURN_IF_ERROR(r.PositiveInt("intermediate_size", true, &c->intermediate_size));
+  RETURN_IF_ERROR(r.PositiveInt("num_hidden_layers", true, &c->num_hidden_layers));
+  RETURN_IF_ERROR(r.PositiveInt("num_attention_heads", true, &c->num_attention_heads));
+  RETURN_IF_ERROR(r.PositiveInt("vocab_size", true, &c->vocab_size));
+  RETURN_IF_ERROR(r.PositiveInt("max_position_embeddings", false, &c->max_position_embeddings));
+
+  c->num_key_value_heads = c->num_attention_heads;
+  RETURN_IF_ERROR(r.PositiveInt("num_key_value_heads", false, &c->num_key_value_heads));
+  if (c->num_attention_heads % c->num_key_value_heads != 0) {
+    return r.Error("num_key_value_heads",
+                   absl::StrCat(c->num_key_value_heads, " does not divide num_attention_heads ",
+                                c->num_attention_heads));
+  }
+  if (r.Get("head_dim") != nullptr) {
+    RETURN_IF_ERROR(r.PositiveInt("head_dim", false, &c->head_dim));
+  } else {
+    if (c->hidden_size % c->num_attention_heads != 0) {
+      return r.Error("hidden_size",
+                     absl::StrCat(c->hidden_size, " is not divisible by num_attention_heads ",
+                                  c->num_attention_heads, " (and head_dim is not given)"));
+    }
+    c->head_dim = c->hidden_size / c->num_attention_heads;
+  }
+  if (c->head_dim % 2 != 0) {
+    return r.Error("head_dim", absl::StrCat(c->head_dim, " must be even (rotary embedding)"));
+  }
+  RETURN_IF_ERROR(r.PositiveDouble("rms_norm_eps", false, &c->rms_norm_eps));
+  RETURN_IF_ERROR(r.PositiveDouble("rope_theta", false, &c->rope_theta));
+  for (const char* key : {"hidden_act", "hidden_activation"}) {
+    std::string act;
+    RETURN_IF_ERROR(r.String(key, false, &act));
+    if (r.Get(key) != nullptr && act != "silu") {
+      return r.Error(key, absl::StrCat("'", act, "' is not supported (only 'silu')"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseRopeScaling(const FieldReader& r, const std::string& where, ModelConfig* c) {
+  const json::Value* rs = r.Get("rope_scaling");
+  if (rs == nullptr) return absl::OkStatus();
+  if (!rs->is_object()) return r.Error("rope_scaling", "must be an object or null");
+  FieldReader s(*rs, where, "rope_scaling.");
+  std::string type;
+  const char* type_key = s.Get("rope_type") != nullptr ? "rope_type" : "type";
+  RETURN_IF_ERROR(s.String(type_key, true, &type));
+  if (type == "default") return absl::OkStatus();
+  if (type != "linear" && type != "llama3") {
+    return s.Error(type_key,
+                   absl::StrCat("'", type, "' is not supported (default, linear, llama3)"));
+  }
+  RopeScaling& out = c->rope_scaling;
+  out.type = type;
+  RETURN_IF_ERROR(s.PositiveDouble("factor", true, &out.factor));
+  if (type == "llama3") {
+    RETURN_IF_ERROR(s.PositiveDouble("low_freq_factor", true, &out.low_freq_factor));
+    RETURN_IF_ERROR(s.PositiveDouble("high_freq_factor", true, &out.high_freq_factor));
+    RETURN_IF_ERROR(s.PositiveInt("original_max_position_embeddings", true,
+                                  &out.original_max_position_embeddings));
+    if (out.high_freq_factor <= out.low_freq_factor) {
+      return s.Error("high_freq_factor",
+                     absl::StrCat(out.high_freq_factor, " must exceed low_freq_factor ",
+                                  out.low_freq_factor));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseAttention(const FieldReader& r, ModelConfig* c) {
+  RETURN_IF_ERROR(r.Bool("tie_word_embeddings", &c->tie_word_embeddings));
+  bool mlp_bias = false;
+  RETURN_IF_ERROR(r.Bool("mlp_bias", &mlp_bias));
+  if (mlp_bias) return r.Error("mlp_bias", "true is not supported");
+
+  if (c->model_type == "qwen2") {
+    // Qwen2 always has q/k/v biases and never an o_proj bias.
+    c->attention_bias = true;
+    c->o_proj_bias = false;
+    bool use_sw = false;
+    RETURN_IF_ERROR(r.Bool("use_sliding_window", &use_sw));
+    if (use_sw) {
+      RETURN_IF_ERROR(r.PositiveInt("sliding_window", true, &c->sliding_window));
+    }
+  } else {
+    // Llama semantics (also applied to Mistral): one flag for q, k, v and o.
+    RETURN_IF_ERROR(r.Bool("attention_bias", &c->attention_bias));
+    c->o_proj_bias = c->attention_bias;
+    if (c->model_type == "mistral") {
+      RETURN_IF_ERROR(r.PositiveInt("sliding_window", false, &c->sliding_window));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseTokenIds(const FieldReader& r, ModelConfig* c) {
+  RETURN_IF_ERROR(r.Int("bos_token_id", false, &c->bos_token_id));
+  if (c->bos_token_id < 0) return r.Error("bos_token_id", "must not be negative");
+  const json::Value* eos = r.Get("eos_token_id");
+  if (eos != nullptr && eos->is_array()) {
+    if (eos->as_array().empty()) return r.Error("eos_token_id", "must not be an empty array");
+    if (!IntValue(eos->as_array()[0], &c->eos_token_id)) {
+      return r.Error("eos_token_id", "must be an integer or an array of integers");
+    }
+  } else {
+    RETURN_IF_ERROR(r.Int("eos_token_id", false, &c->eos_token_id));
+  }
+  if (c->eos_token_id < 0) return r.Error("eos_token_id", "must not be negative");
+  return absl::OkStatus();
+}
+
+absl::Status ParseQuantization(const FieldReader& r, const std::string& where,
+                               ModelConfig* c) {
+  const json::Value* qc = r.Get("quantization_config");
+  if (qc == nullptr) return absl::OkStatus();
+  if (!qc->is_object()) return r.Error("quantization_config", "must be an object");
+  FieldReader q(*qc, where, "quantization_config.");
+  QuantizationConfig& out = c->quantization;
+  out.present = true;
+  RETURN_IF_ERROR(q.String("quant_method", true, &out.quant_method));
+  if (out.quant_method != "gptq") {
+    return q.Error("quant_method",
+                   absl::StrCat("'", out.quant_method, "' is not supported (only 'gptq')"));
+  }
+  int64_t bits = 0;
+  RETURN_IF_ERROR(q.Int("bits", true, &bits));
+  if (bits != 2 && bits != 3 && bits != 4 && bits != 8) {
+    return q.Error("bits", absl::StrCat(bits, " is not supported (2, 3, 4, 8)"));
+  }
+  out.bits = static_cast<int>(bits);
+  int64_t group = 0;
+  RETURN_IF_ERROR(q.Int("group_size", true, &group));
+  if (group != 32 && group != 64 && group != 128 && group != -1) {
+    return q.Error("group_size", absl::StrCat(group, " is not supported (32, 64, 128, -1)"));
+  }
+  out.group_size = static_cast<int>(group);
+  RETURN_IF_ERROR(q.Bool("desc_act", &out.desc_act));
+  if (out.desc_act) return q.Error("desc_act", "true is not supported (no act-order)");
+  RETURN_IF_ERROR(q.Bool("sym", &out.sym));
+  out.checkpoint_format = "gptq";
+  RETURN_IF_ERROR(q.String("checkpoint_format", false, &out.checkpoint_format));
+  if (out.checkpoint_format != "gptq" && out.checkpoint_format != "gptq_v2") {
+    return q.Error("checkpoint_format", absl::StrCat("'", out.checkpoint_format,
+                                                     "' is not supported (gptq, gptq_v2)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelConfig> ParseWithName(std::string_view json_text, const std::string& where) {
+  auto doc = json::Parse(json_text);
+  if (!doc.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": invalid JSON: ", doc.status().message()));
+  }
+  if (!doc->is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": top level must be an object"));
+  }
+  ModelConfig c;
+  FieldReader r(*doc, where);
+  RETURN_IF_ERROR(ParseFamily(r, &c));
+  RETURN_IF_ERROR(ParseShape(r, &c));
+  RETURN_IF_ERROR(ParseRopeScaling(r, where, &c));
+  RETURN_IF_ERROR(ParseAttention(r, &c));
+  RETURN_IF_ERROR(ParseTokenIds(r, &c));
+  RETURN_IF_ERROR(ParseQuantization(r, where, &c));
+  c.raw = std::move(*doc);
+  return c;
+}
+
+}  // namespace
+
+absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text) {
+  return ParseWithName(json_text, "config.json");
+}
+
+absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
+  const std::string path = JoinPath(model_dir, "config.json");
+  auto text = ReadFile(path);
+  if (!text.ok()) {
+    if (absl::IsNotFound(text.status())) {
+      return absl::NotFoundError(absl::StrCat(path, ": no such file (model config)"));
+    }
+    return text.status();
+  }
+  return ParseWithName(*text, path);
+}
+
+}  // namespace eqat

@@ -1,0 +1,128 @@
+#include "common/file_util.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace eqat {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string FreshDir(const std::string& name) {
+  std::string dir = JoinPath(::testing::TempDir(), absl::StrCat("eqat_fu_", getpid(), "_", name));
+  EXPECT_TRUE(RemoveAll(dir).ok());
+  EXPECT_TRUE(MakeDirs(dir).ok());
+  return dir;
+}
+
+int CountEntries(const std::string& dir) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+TEST(FileUtilTest, WriteThenReadRoundTrip) {
+  std::string dir = FreshDir("rw");
+  std::string path = JoinPath(dir, "a.bin");
+  std::string data("hello\0world\xff\n", 13);
+  ASSERT_TRUE(WriteFileAtomic(path, data).ok());
+  auto got = ReadFile(path);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, data);
+  // Overwrite replaces the whole file and leaves no temp files.
+  ASSERT_TRUE(WriteFileAtomic(path, "x").ok());
+  EXPECT_EQ(*ReadFile(path), "x");
+  ASSERT_TRUE(WriteFileAtomic(path, "").ok());
+  EXPECT_EQ(*ReadFile(path), "");
+  EXPECT_EQ(CountEntries(dir), 1);
+}
+
+TEST(FileUtilTest, LargeFile) {
+  std::string dir = FreshDir("large");
+  std::string path = JoinPath(dir, "big");
+  std::string data(3 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 + 7);
+  ASSERT_TRUE(WriteFileAtomic(path, data).ok());
+  EXPECT_EQ(*ReadFile(path), data);
+}
+
+TEST(FileUtilTest, ReadErrors) {
+  std::string dir = FreshDir("readerr");
+  auto missing = ReadFile(JoinPath(dir, "missing.txt"));
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(), HasSubstr("missing.txt"));
+  auto isdir = ReadFile(dir);
+  EXPECT_EQ(isdir.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(isdir.status().message(), HasSubstr(dir));
+  if (geteuid() != 0) {  // root reads everything
+    std::string locked = JoinPath(dir, "locked");
+    ASSERT_TRUE(WriteFileAtomic(locked, "secret").ok());
+    ASSERT_EQ(chmod(locked.c_str(), 0), 0);
+    auto denied = ReadFile(locked);
+    EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_THAT(denied.status().message(), HasSubstr("locked"));
+  }
+}
+
+TEST(FileUtilTest, WriteIntoMissingDirectoryFails) {
+  std::string dir = FreshDir("writeerr");
+  absl::Status st = WriteFileAtomic(JoinPath(dir, "no/such/file"), "x");
+  EXPECT_FALSE(st.ok());
+  EXPECT_THAT(st.message(), HasSubstr("no/such/file"));
+  EXPECT_EQ(CountEntries(dir), 0);
+}
+
+TEST(FileUtilTest, ExistsAndIsDirectory) {
+  std::string dir = FreshDir("exists");
+  std::string file = JoinPath(dir, "f");
+  EXPECT_TRUE(PathExists(dir));
+  EXPECT_TRUE(IsDirectory(dir));
+  EXPECT_FALSE(PathExists(file));
+  EXPECT_FALSE(IsDirectory(file));
+  ASSERT_TRUE(WriteFileAtomic(file, "1").ok());
+  EXPECT_TRUE(PathExists(file));
+  EXPECT_FALSE(IsDirectory(file));
+}
+
+TEST(FileUtilTest, MakeDirsAndRemoveAll) {
+  std::string dir = FreshDir("mkdirs");
+  std::string deep = JoinPath(dir, "a/b/c");
+  ASSERT_TRUE(MakeDirs(deep).ok());
+  EXPECT_TRUE(IsDirectory(deep));
+  EXPECT_TRUE(MakeDirs(deep).ok());  // already there
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(deep, "f"), "x").ok());
+  // A file in the way is an error.
+  absl::Status blocked = MakeDirs(JoinPath(deep, "f/g"));
+  EXPECT_FALSE(blocked.ok());
+  EXPECT_FALSE(MakeDirs(JoinPath(deep, "f")).ok());
+  ASSERT_TRUE(RemoveAll(JoinPath(dir, "a")).ok());
+  EXPECT_FALSE(PathExists(JoinPath(dir, "a")));
+  EXPECT_TRUE(RemoveAll(JoinPath(dir, "a")).ok());  // missing is OK
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "single"), "x").ok());
+  EXPECT_TRUE(RemoveAll(JoinPath(dir, "single")).ok());
+  EXPECT_FALSE(PathExists(JoinPath(dir, "single")));
+}
+
+TEST(FileUtilTest, JoinPath) {
+  EXPECT_EQ(JoinPath("a", "b"), "a/b");
+  EXPECT_EQ(JoinPath("a/", "b"), "a/b");
+  EXPECT_EQ(JoinPath("a", "/b"), "a/b");
+  EXPECT_EQ(JoinPath("a/", "/b"), "a/b");
+  EXPECT_EQ(JoinPath("", "b"), "b");
+  EXPECT_EQ(JoinPath("a", ""), "a");
+  EXPECT_EQ(JoinPath("/", "x"), "/x");
+  EXPECT_EQ(JoinPath("/tmp/x", "y/z.json"), "/tmp/x/y/z.json");
+}
+
+}  // namespace
+}  // namespace eqat

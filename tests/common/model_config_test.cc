@@ -1,0 +1,280 @@
+#include "common/model_config.h"
+
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+
+namespace eqat {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kSrc = EQAT_SOURCE_DIR;
+
+// A minimal valid Llama config; `extra` is spliced in as more fields.
+std::string Llama(const std::string& extra = "", const std::string& model_type = "llama",
+                  const std::string& arch = "LlamaForCausalLM") {
+  return absl::StrCat(R"({"architectures": [")", arch, R"("], "model_type": ")", model_type,
+                      R"(", "hidden_size": 64, "intermediate_size": 172,
+      "num_hidden_layers": 2, "num_attention_heads": 8, "vocab_size": 512)",
+                      extra.empty() ? "" : ", ", extra, "}");
+}
+
+TEST(ModelConfigTest, LoadsStories260K) {
+  auto c = LoadModelConfig(kSrc + "/models/stories260K");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->model_type, "llama");
+  EXPECT_EQ(c->architecture, "LlamaForCausalLM");
+  EXPECT_EQ(c->hidden_size, 64);
+  EXPECT_EQ(c->intermediate_size, 172);
+  EXPECT_EQ(c->num_hidden_layers, 5);
+  EXPECT_EQ(c->num_attention_heads, 8);
+  EXPECT_EQ(c->num_key_value_heads, 4);
+  EXPECT_EQ(c->head_dim, 8);
+  EXPECT_EQ(c->vocab_size, 512);
+  EXPECT_EQ(c->max_position_embeddings, 512);
+  EXPECT_DOUBLE_EQ(c->rms_norm_eps, 1e-5);
+  EXPECT_DOUBLE_EQ(c->rope_theta, 10000.0);
+  EXPECT_EQ(c->rope_scaling.type, "");
+  EXPECT_TRUE(c->tie_word_embeddings);
+  EXPECT_FALSE(c->attention_bias);
+  EXPECT_FALSE(c->o_proj_bias);
+  EXPECT_EQ(c->sliding_window, 0);
+  EXPECT_EQ(c->bos_token_id, 1);
+  EXPECT_EQ(c->eos_token_id, 2);
+  EXPECT_FALSE(c->quantization.present);
+  ASSERT_TRUE(c->raw.is_object());
+  ASSERT_NE(c->raw.Find("torch_dtype"), nullptr);
+  EXPECT_EQ(c->raw.Find("torch_dtype")->as_string(), "float32");
+}
+
+TEST(ModelConfigTest, LoadsEqatRef7mWithDerivedHeadDim) {
+  auto c = LoadModelConfig(kSrc + "/models/eqat-ref-7m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->hidden_size, 256);
+  EXPECT_EQ(c->intermediate_size, 768);
+  EXPECT_EQ(c->num_hidden_layers, 6);
+  EXPECT_EQ(c->num_key_value_heads, 4);
+  EXPECT_EQ(c->head_dim, 32);  // 256 / 8, not in the file
+  EXPECT_EQ(c->vocab_size, 4096);
+  EXPECT_EQ(c->max_position_embeddings, 2048);
+  EXPECT_FALSE(c->tie_word_embeddings);
+}
+
+TEST(ModelConfigTest, MissingDirectoryIsNotFoundNamingPath) {
+  auto c = LoadModelConfig(kSrc + "/models/no-such-model");
+  EXPECT_TRUE(absl::IsNotFound(c.status())) << c.status();
+  EXPECT_THAT(c.status().message(), HasSubstr("no-such-model/config.json"));
+}
+
+TEST(ModelConfigTest, Defaults) {
+  auto c = ParseModelConfig(R"({"model_type": "llama", "hidden_size": 64,
+      "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 4,
+      "vocab_size": 100})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->architecture, "LlamaForCausalLM");
+  EXPECT_EQ(c->num_key_value_heads, 4);
+  EXPECT_EQ(c->head_dim, 16);
+  EXPECT_EQ(c->max_position_embeddings, 2048);
+  EXPECT_DOUBLE_EQ(c->rms_norm_eps, 1e-6);
+  EXPECT_DOUBLE_EQ(c->rope_theta, 10000.0);
+  EXPECT_FALSE(c->tie_word_embeddings);
+  EXPECT_EQ(c->bos_token_id, 1);
+  EXPECT_EQ(c->eos_token_id, 2);
+}
+
+TEST(ModelConfigTest, LlamaAttentionBiasCoversOProj) {
+  auto c = ParseModelConfig(Llama(R"("attention_bias": true)"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->attention_bias);
+  EXPECT_TRUE(c->o_proj_bias);
+}
+
+TEST(ModelConfigTest, Qwen2HasQkvBiasOnly) {
+  auto c = ParseModelConfig(R"({"architectures": ["Qwen2ForCausalLM"],
+      "model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864,
+      "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
+      "vocab_size": 151936, "max_position_embeddings": 32768, "rms_norm_eps": 1e-06,
+      "rope_theta": 1000000.0, "hidden_act": "silu", "tie_word_embeddings": true,
+      "sliding_window": 32768, "use_sliding_window": false, "max_window_layers": 21,
+      "bos_token_id": 151643, "eos_token_id": 151643, "torch_dtype": "bfloat16"})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->model_type, "qwen2");
+  EXPECT_EQ(c->architecture, "Qwen2ForCausalLM");
+  EXPECT_EQ(c->head_dim, 64);
+  EXPECT_EQ(c->num_key_value_heads, 2);
+  EXPECT_TRUE(c->attention_bias);
+  EXPECT_FALSE(c->o_proj_bias);
+  EXPECT_EQ(c->sliding_window, 0);  // use_sliding_window false
+  EXPECT_DOUBLE_EQ(c->rope_theta, 1e6);
+  EXPECT_TRUE(c->tie_word_embeddings);
+  EXPECT_EQ(c->bos_token_id, 151643);
+  EXPECT_EQ(c->eos_token_id, 151643);
+}
+
+TEST(ModelConfigTest, Qwen2SlidingWindowOnlyWhenEnabled) {
+  auto c = ParseModelConfig(Llama(R"("sliding_window": 4096, "use_sliding_window": true)",
+                                  "qwen2", "Qwen2ForCausalLM"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->sliding_window, 4096);
+  // attention_bias in a qwen2 file does not turn the q/k/v biases off.
+  c = ParseModelConfig(Llama(R"("attention_bias": false)", "qwen2", "Qwen2ForCausalLM"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->attention_bias);
+  EXPECT_FALSE(c->o_proj_bias);
+}
+
+TEST(ModelConfigTest, MistralSlidingWindow) {
+  auto c = ParseModelConfig(Llama(R"("sliding_window": 4096, "eos_token_id": [7, 8])",
+                                  "mistral", "MistralForCausalLM"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->model_type, "mistral");
+  EXPECT_EQ(c->sliding_window, 4096);
+  EXPECT_EQ(c->eos_token_id, 7);
+  EXPECT_FALSE(c->attention_bias);
+  c = ParseModelConfig(Llama(R"("sliding_window": null)", "mistral", "MistralForCausalLM"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->sliding_window, 0);
+  // Llama ignores sliding_window.
+  c = ParseModelConfig(Llama(R"("sliding_window": 4096)"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->sliding_window, 0);
+}
+
+TEST(ModelConfigTest, Llama3RopeScaling) {
+  auto c = ParseModelConfig(Llama(R"("rope_theta": 500000.0, "rope_scaling": {
+      "factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+      "original_max_position_embeddings": 8192, "rope_type": "llama3"})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->rope_scaling.type, "llama3");
+  EXPECT_DOUBLE_EQ(c->rope_scaling.factor, 32.0);
+  EXPECT_DOUBLE_EQ(c->rope_scaling.low_freq_factor, 1.0);
+  EXPECT_DOUBLE_EQ(c->rope_scaling.high_freq_factor, 4.0);
+  EXPECT_EQ(c->rope_scaling.original_max_position_embeddings, 8192);
+  EXPECT_DOUBLE_EQ(c->rope_theta, 500000.0);
+}
+
+TEST(ModelConfigTest, LinearAndDefaultRopeScaling) {
+  auto c = ParseModelConfig(Llama(R"("rope_scaling": {"type": "linear", "factor": 2.0})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->rope_scaling.type, "linear");
+  EXPECT_DOUBLE_EQ(c->rope_scaling.factor, 2.0);
+  c = ParseModelConfig(Llama(R"("rope_scaling": {"rope_type": "default"})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->rope_scaling.type, "");
+  EXPECT_DOUBLE_EQ(c->rope_scaling.factor, 1.0);
+}
+
+TEST(ModelConfigTest, QuantizationConfig) {
+  auto c = ParseModelConfig(Llama(R"("quantization_config": {"quant_method": "gptq",
+      "bits": 2, "group_size": 64, "desc_act": false, "sym": false,
+      "checkpoint_format": "gptq_v2"})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->quantization.present);
+  EXPECT_EQ(c->quantization.quant_method, "gptq");
+  EXPECT_EQ(c->quantization.bits, 2);
+  EXPECT_EQ(c->quantization.group_size, 64);
+  EXPECT_FALSE(c->quantization.sym);
+  EXPECT_FALSE(c->quantization.desc_act);
+  EXPECT_EQ(c->quantization.checkpoint_format, "gptq_v2");
+
+  c = ParseModelConfig(Llama(R"("quantization_config": {"quant_method": "gptq",
+      "bits": 4, "group_size": -1})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->quantization.group_size, -1);
+  EXPECT_EQ(c->quantization.checkpoint_format, "gptq");
+}
+
+struct Refused {
+  const char* name;
+  std::string json;
+  std::vector<std::string> must_mention;
+};
+
+TEST(ModelConfigTest, RefusesUnsupportedConfigsNamingTheField) {
+  const std::vector<Refused> cases = {
+      {"gpt2 model_type",
+       R"({"model_type": "gpt2", "hidden_size": 64, "intermediate_size": 128,
+           "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 100})",
+       {"model_type", "'gpt2'"}},
+      {"unsupported architecture", Llama("", "llama", "GPT2LMHeadModel"),
+       {"architectures", "GPT2LMHeadModel"}},
+      {"architecture vs model_type", Llama("", "qwen2", "LlamaForCausalLM"),
+       {"architectures", "LlamaForCausalLM", "qwen2"}},
+      {"gelu act", Llama(R"("hidden_act": "gelu")"), {"hidden_act", "'gelu'"}},
+      {"gelu hidden_activation", Llama(R"("hidden_activation": "gelu_pytorch_tanh")"),
+       {"hidden_activation", "gelu_pytorch_tanh"}},
+      {"yarn rope", Llama(R"("rope_scaling": {"rope_type": "yarn", "factor": 4.0})"),
+       {"rope_scaling", "yarn"}},
+      {"dynamic rope", Llama(R"("rope_scaling": {"type": "dynamic", "factor": 2.0})"),
+       {"rope_scaling", "dynamic"}},
+      {"llama3 rope without low_freq_factor",
+       Llama(R"("rope_scaling": {"rope_type": "llama3", "factor": 8.0,
+           "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})"),
+       {"rope_scaling.low_freq_factor"}},
+      {"kv heads do not divide", Llama(R"("num_key_value_heads": 3)"),
+       {"num_key_value_heads", "3"}},
+      {"missing hidden_size",
+       R"({"model_type": "llama", "intermediate_size": 128, "num_hidden_layers": 1,
+           "num_attention_heads": 4, "vocab_size": 100})",
+       {"hidden_size"}},
+      {"negative vocab",
+       absl::StrReplaceAll(Llama(), {{"\"vocab_size\": 512", "\"vocab_size\": -5"}}),
+       {"vocab_size", "-5"}},
+      {"string layers",
+       absl::StrReplaceAll(Llama(), {{"\"num_hidden_layers\": 2", "\"num_hidden_layers\": \"2\""}}),
+       {"num_hidden_layers"}},
+      {"odd head_dim", Llama(R"("head_dim": 7)"), {"head_dim", "7"}},
+      {"indivisible hidden_size",
+       absl::StrReplaceAll(Llama(), {{"\"hidden_size\": 64", "\"hidden_size\": 60"}}),
+       {"hidden_size", "60"}},
+      {"zero rms_norm_eps", Llama(R"("rms_norm_eps": 0)"), {"rms_norm_eps"}},
+      {"negative rope_theta", Llama(R"("rope_theta": -1.0)"), {"rope_theta"}},
+      {"mlp_bias", Llama(R"("mlp_bias": true)"), {"mlp_bias"}},
+      {"quant bits 5",
+       Llama(R"("quantization_config": {"quant_method": "gptq", "bits": 5, "group_size": 128})"),
+       {"quantization_config.bits", "5"}},
+      {"quant group 96",
+       Llama(R"("quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 96})"),
+       {"quantization_config.group_size", "96"}},
+      {"desc_act",
+       Llama(R"("quantization_config": {"quant_method": "gptq", "bits": 4,
+           "group_size": 128, "desc_act": true})"),
+       {"quantization_config.desc_act"}},
+      {"awq method",
+       Llama(R"("quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128})"),
+       {"quantization_config.quant_method", "awq"}},
+      {"bad checkpoint_format",
+       Llama(R"("quantization_config": {"quant_method": "gptq", "bits": 4,
+           "group_size": 128, "checkpoint_format": "marlin"})"),
+       {"quantization_config.checkpoint_format", "marlin"}},
+      {"tie not bool", Llama(R"("tie_word_embeddings": "yes")"), {"tie_word_embeddings"}},
+      {"not json", "{\"model_type\": ", {"config.json", "invalid JSON"}},
+      {"not an object", "[1, 2]", {"config.json"}},
+  };
+  for (const Refused& rc : cases) {
+    SCOPED_TRACE(rc.name);
+    auto c = ParseModelConfig(rc.json);
+    ASSERT_FALSE(c.ok()) << rc.json;
+    EXPECT_TRUE(absl::IsInvalidArgument(c.status())) << c.status();
+    EXPECT_THAT(c.status().message(), HasSubstr("config.json"));
+    for (const std::string& m : rc.must_mention) {
+      EXPECT_THAT(c.status().message(), HasSubstr(m));
+    }
+  }
+}
+
+TEST(ModelConfigTest, Gpt2MessageIsReadable) {
+  auto c = ParseModelConfig(R"({"model_type": "gpt2"})");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "config.json: model_type 'gpt2' is not supported (llama, mistral, qwen2)");
+}
+
+}  // namespace
+}  // namespace eqat
