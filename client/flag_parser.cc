@@ -5,6 +5,16 @@
 #include "absl/strings/str_cat.h"
 
 namespace eqat {
+namespace {
+
+std::string Dashed(std::string name) {
+  for (char& ch : name) {
+    if (ch == '_') ch = '-';
+  }
+  return name;
+}
+
+}  // namespace
 
 absl::StatusOr<ParsedArgs> ParseSubcommandFlags(const std::vector<std::string>& args,
                                                 const std::set<std::string>& allowed) {
@@ -29,6 +39,10 @@ absl::StatusOr<ParsedArgs> ParseSubcommandFlags(const std::vector<std::string>& 
       value = body.substr(eq + 1);
       has_value = true;
     }
+    // Users write --max-windows; Abseil names the flag max_windows.
+    for (char& ch : name) {
+      if (ch == '-') ch = '_';
+    }
     bool negated = false;
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr && !has_value && name.rfind("no", 0) == 0) {
@@ -40,7 +54,7 @@ absl::StatusOr<ParsedArgs> ParseSubcommandFlags(const std::vector<std::string>& 
       }
     }
     if (flag == nullptr || allowed.count(name) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " for this command"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", Dashed(name), " for this command"));
     }
     if (!has_value) {
       if (flag->IsOfType<bool>()) {
@@ -48,13 +62,13 @@ absl::StatusOr<ParsedArgs> ParseSubcommandFlags(const std::vector<std::string>& 
       } else if (i + 1 < args.size()) {
         value = args[++i];
       } else {
-        return absl::InvalidArgumentError(absl::StrCat("--", name, ": missing value"));
+        return absl::InvalidArgumentError(absl::StrCat("--", Dashed(name), ": missing value"));
       }
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--", name, ": cannot parse '", value, "': ", error));
+          absl::StrCat("--", Dashed(name), ": cannot parse '", value, "': ", error));
     }
     out.given.insert(name);
   }
@@ -66,7 +80,7 @@ std::string FlagsHelp(const std::set<std::string>& names) {
   for (const std::string& n : names) {
     absl::CommandLineFlag* f = absl::FindCommandLineFlag(n);
     if (f == nullptr) continue;
-    absl::StrAppend(&out, "  --", n, "  ", f->Help(), " (default: ", f->DefaultValue(), ")\n");
+    absl::StrAppend(&out, "  --", Dashed(n), "  ", f->Help(), " (default: ", f->DefaultValue(), ")\n");
   }
   return out;
 }

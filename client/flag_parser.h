@@ -3,7 +3,8 @@
 // table); each subcommand lists the flag names it accepts. Unlike
 // absl::ParseCommandLine, errors are returned (the CLI exits 2 with the
 // message) instead of terminating the process.
-// Accepted forms: --name=value, --name value, --bool, --nobool, --bool=false.
+// Accepted forms: --name=value, --name value, --bool, --nobool, --bool=false;
+// '-' and '_' are the same in names (--max-windows is flag max_windows).
 // Thread-safety: mutates global flag values; call from main() only.
 #ifndef EQAT_CLIENT_FLAG_PARSER_H_
 #define EQAT_CLIENT_FLAG_PARSER_H_

@@ -1,25 +1,89 @@
 #include "common/tokenizer.h"
 
-// sentencepiece's header declares `namespace absl { using std::string_view; }`
-// and spells its parameters absl::string_view (its library is built against
-// std::string_view). Debian's Abseil has its own absl::string_view class, so
-// the two clash in one translation unit. Renaming the token `absl` while the
-// header is read keeps its declarations as std::string_view (identical
-// mangled names) without touching Abseil.
-#define absl eqat_sentencepiece_absl
-#include <sentencepiece_processor.h>
-#undef absl
+#include <dlfcn.h>
+#include <limits.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <mutex>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
+#include "common/spm_shim/spm_shim.h"
+
+#ifndef EQAT_SPM_SHIM_PATH
+#define EQAT_SPM_SHIM_PATH "libeqat_spm.so"
+#endif
 
 namespace eqat {
+namespace {
 
-Tokenizer::Tokenizer() = default;
-Tokenizer::~Tokenizer() = default;
+// The shim's entry points, resolved once per process.
+struct SpmApi {
+  decltype(&eqat_spm_load) load = nullptr;
+  decltype(&eqat_spm_free) free_handle = nullptr;
+  decltype(&eqat_spm_encode) encode = nullptr;
+  decltype(&eqat_spm_decode) decode = nullptr;
+  decltype(&eqat_spm_piece_size) piece_size = nullptr;
+  decltype(&eqat_spm_bos_id) bos_id = nullptr;
+  decltype(&eqat_spm_eos_id) eos_id = nullptr;
+};
+
+std::string ExeDir() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return ".";
+  std::string p(buf, n);
+  size_t slash = p.rfind('/');
+  return slash == std::string::npos ? "." : p.substr(0, slash);
+}
+
+absl::StatusOr<const SpmApi*> LoadApi() {
+  static std::once_flag once;
+  static SpmApi api;
+  static std::string error;
+  std::call_once(once, [] {
+    std::vector<std::string> candidates;
+    if (const char* env = std::getenv("EQAT_SPM_SHIM")) candidates.push_back(env);
+    candidates.push_back(EQAT_SPM_SHIM_PATH);
+    std::string exe = ExeDir();
+    candidates.push_back(exe + "/libeqat_spm.so");
+    candidates.push_back(exe + "/../common/libeqat_spm.so");
+    candidates.push_back(exe + "/../lib/libeqat_spm.so");
+    void* lib = nullptr;
+    for (const std::string& c : candidates) {
+      lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      if (lib != nullptr) break;
+      error = dlerror();
+    }
+    if (lib == nullptr) return;
+    api.load = reinterpret_cast<decltype(api.load)>(dlsym(lib, "eqat_spm_load"));
+    api.free_handle = reinterpret_cast<decltype(api.free_handle)>(dlsym(lib, "eqat_spm_free"));
+    api.encode = reinterpret_cast<decltype(api.encode)>(dlsym(lib, "eqat_spm_encode"));
+    api.decode = reinterpret_cast<decltype(api.decode)>(dlsym(lib, "eqat_spm_decode"));
+    api.piece_size = reinterpret_cast<decltype(api.piece_size)>(dlsym(lib, "eqat_spm_piece_size"));
+    api.bos_id = reinterpret_cast<decltype(api.bos_id)>(dlsym(lib, "eqat_spm_bos_id"));
+    api.eos_id = reinterpret_cast<decltype(api.eos_id)>(dlsym(lib, "eqat_spm_eos_id"));
+    if (!api.load || !api.free_handle || !api.encode || !api.decode || !api.piece_size ||
+        !api.bos_id || !api.eos_id) {
+      api.load = nullptr;
+      error = "libeqat_spm.so lacks an entry point";
+    }
+  });
+  if (api.load == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("tokenizer: cannot load libeqat_spm.so (set EQAT_SPM_SHIM): ", error));
+  }
+  return &api;
+}
+
+}  // namespace
+
+Tokenizer::~Tokenizer() {
+  if (handle_ != nullptr) static_cast<const SpmApi*>(api_)->free_handle(handle_);
+}
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& path) {
   if (!PathExists(path)) {
@@ -29,44 +93,57 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& pa
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": is a directory, expected a sentencepiece tokenizer.model"));
   }
-  auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  sentencepiece::util::Status st = sp->Load(path);
-  if (!st.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a sentencepiece model: ", st.ToString()));
+  absl::StatusOr<const SpmApi*> api = LoadApi();
+  if (!api.ok()) return api.status();
+  char err[512] = {0};
+  void* h = (*api)->load(path.c_str(), err, sizeof(err));
+  if (h == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a sentencepiece model: ", err));
   }
-  if (sp->GetPieceSize() <= 0) {
+  if ((*api)->piece_size(h) <= 0) {
+    (*api)->free_handle(h);
     return absl::InvalidArgumentError(absl::StrCat(path, ": sentencepiece model has no pieces"));
   }
   std::unique_ptr<Tokenizer> tok(new Tokenizer());
-  tok->sp_ = std::move(sp);
+  tok->handle_ = h;
+  tok->api_ = *api;
   return tok;
 }
 
 absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text) const {
-  std::vector<int> ids;
-  sentencepiece::util::Status st = sp_->Encode(text, &ids);
-  if (!st.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("tokenizer: encode failed: ", st.ToString()));
+  const SpmApi* api = static_cast<const SpmApi*>(api_);
+  int32_t* ids = nullptr;
+  size_t n = 0;
+  char err[512] = {0};
+  if (api->encode(handle_, text.data(), text.size(), &ids, &n, err, sizeof(err)) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer: encode failed: ", err));
   }
-  return std::vector<int32_t>(ids.begin(), ids.end());
+  std::vector<int32_t> out(ids, ids + n);
+  std::free(ids);
+  return out;
 }
 
 std::string Tokenizer::Decode(const std::vector<int32_t>& ids) const {
-  std::vector<int> in;
+  const SpmApi* api = static_cast<const SpmApi*>(api_);
+  const int n = api->piece_size(handle_);
+  std::vector<int32_t> in;
   in.reserve(ids.size());
-  const int n = sp_->GetPieceSize();
   // sentencepiece rejects out-of-range ids for the whole call; skip them.
   for (int32_t id : ids) {
     if (id >= 0 && id < n) in.push_back(id);
   }
-  std::string out;
-  if (!sp_->Decode(in, &out).ok()) out.clear();
-  return out;
+  char* out = nullptr;
+  size_t len = 0;
+  if (api->decode(handle_, in.data(), in.size(), &out, &len) != 0) return "";
+  std::string s(out, len);
+  std::free(out);
+  return s;
 }
 
-int Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
-int Tokenizer::bos_id() const { return sp_->bos_id(); }
-int Tokenizer::eos_id() const { return sp_->eos_id(); }
+int Tokenizer::vocab_size() const {
+  return static_cast<const SpmApi*>(api_)->piece_size(handle_);
+}
+int Tokenizer::bos_id() const { return static_cast<const SpmApi*>(api_)->bos_id(handle_); }
+int Tokenizer::eos_id() const { return static_cast<const SpmApi*>(api_)->eos_id(handle_); }
 
 }  // namespace eqat

@@ -1,4 +1,5 @@
 // sentencepiece tokenizer (tokenizer.model). Never adds BOS/EOS by itself.
+// FailedPrecondition if the sentencepiece shim library cannot be loaded.
 // Thread-safety: Encode/Decode are const and safe to call concurrently.
 #ifndef EQAT_COMMON_TOKENIZER_H_
 #define EQAT_COMMON_TOKENIZER_H_
@@ -10,8 +11,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-
-namespace sentencepiece { class SentencePieceProcessor; }
 
 namespace eqat {
 
@@ -28,8 +27,13 @@ class Tokenizer {
   int eos_id() const;
 
  private:
-  Tokenizer();
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  Tokenizer() = default;
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
+  // sentencepiece runs behind a C shim loaded in a private symbol scope
+  // (common/spm_shim/spm_shim.h explains why); these are its handle and API.
+  void* handle_ = nullptr;
+  const void* api_ = nullptr;
 };
 
 }  // namespace eqat

@@ -26,9 +26,7 @@ namespace {
 std::pair<torch::Tensor, torch::Tensor> GroupParams(const torch::Tensor& cols, int bits) {
   auto p = kernels::InitMinMax(cols, {bits, -1});
   auto z = p.zero.squeeze(1).clamp(0, kernels::QMax(bits));
-  // Store the step size at its on-disk precision (fp16), as PackLinearInPlace does.
-  auto s = p.scale.squeeze(1).to(torch::kHalf).to(torch::kFloat);
-  return {s, z};
+  return {p.scale.squeeze(1), z};
 }
 
 }  // namespace

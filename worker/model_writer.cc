@@ -20,8 +20,15 @@ bool IsEmptyDir(const std::string& p) {
   return fs::is_directory(p, ec) && fs::is_empty(p, ec);
 }
 
+// "a/b/" and "a/b" are the same folder.
+std::string Clean(const std::string& p) {
+  std::string c = fs::path(p).lexically_normal().string();
+  while (c.size() > 1 && c.back() == '/') c.pop_back();
+  return c;
+}
+
 std::string ParentOf(const std::string& p) {
-  fs::path parent = fs::path(p).lexically_normal().parent_path();
+  fs::path parent = fs::path(Clean(p)).parent_path();
   return parent.empty() ? "." : parent.string();
 }
 
@@ -126,11 +133,29 @@ absl::Status CheckOutputDir(const std::string& out_dir, bool overwrite) {
   return absl::OkStatus();
 }
 
+absl::Status CheckOutputNotSource(const std::string& out_dir, const std::string& source_dir) {
+  std::error_code ec;
+  fs::path out = fs::weakly_canonical(Clean(out_dir), ec);
+  fs::path src = fs::weakly_canonical(Clean(source_dir), ec);
+  // Refuse out == source or out an ancestor of source (replacing it would
+  // delete the model being read).
+  auto o = out.begin();
+  auto s = src.begin();
+  for (; o != out.end() && s != src.end(); ++o, ++s) {
+    if (*o != *s) return absl::OkStatus();
+  }
+  if (o == out.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "out: '", out_dir, "' is or contains the source model folder '", source_dir, "'"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteModelFolder(const LlamaModel& model, const std::string& source_dir,
                               const std::string& out_dir, const WriteOptions& o) {
   RETURN_IF_ERROR(CheckOutputDir(out_dir, o.overwrite));
-  std::string clean = fs::path(out_dir).lexically_normal().string();
-  if (!clean.empty() && clean.back() == '/') clean.pop_back();
+  RETURN_IF_ERROR(CheckOutputNotSource(out_dir, source_dir));
+  std::string clean = Clean(out_dir);
   std::string tmp = absl::StrCat(clean, ".tmp-", getpid());
   RETURN_IF_ERROR(RemoveAll(tmp));
   RETURN_IF_ERROR(MakeDirs(tmp));

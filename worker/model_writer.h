@@ -31,6 +31,9 @@ struct WriteOptions {
 // FailedPrecondition naming the flag "out".
 absl::Status CheckOutputDir(const std::string& out_dir, bool overwrite);
 
+// InvalidArgument when out_dir is source_dir or one of its ancestors.
+absl::Status CheckOutputNotSource(const std::string& out_dir, const std::string& source_dir);
+
 absl::Status WriteModelFolder(const LlamaModel& model, const std::string& source_dir,
                               const std::string& out_dir, const WriteOptions& options);
 

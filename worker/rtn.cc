@@ -5,11 +5,10 @@ namespace eqat {
 void PackLinearInPlace(Linear* lin, const torch::Tensor& w, const torch::Tensor& scale,
                        const torch::Tensor& zero, const kernels::QuantSpec& spec) {
   torch::NoGradGuard ng;
-  // Round the step sizes to their stored precision first, so the integer
-  // codes are the nearest ones for the scales a loader will see.
-  auto s16 = scale.detach().to(torch::kHalf).to(torch::kFloat);
-  kernels::IntCodes codes = kernels::QuantizeToInt(w, s16, zero, spec);
-  lin->packed = kernels::PackLinear(codes.q, codes.zero, s16, spec);
+  // Codes are chosen with the fp32 step size (as EfficientQAT and the
+  // reference implementation do); only the stored scales are fp16.
+  kernels::IntCodes codes = kernels::QuantizeToInt(w, scale, zero, spec);
+  lin->packed = kernels::PackLinear(codes.q, codes.zero, scale, spec);
   lin->spec = spec;
   lin->mode = Linear::Mode::kPacked;
   lin->weight = torch::Tensor();

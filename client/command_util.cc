@@ -1,0 +1,70 @@
+#include "client/command_util.h"
+
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+
+namespace eqat {
+
+absl::Status GuardTorch(const std::function<absl::Status()>& fn) {
+  try {
+    return fn();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("torch: ", e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory");
+  } catch (const std::exception& e) {
+    return absl::InternalError(e.what());
+  }
+}
+
+absl::Status CheckModelDir(const std::string& flag, const std::string& dir) {
+  if (dir.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": is required"));
+  if (!IsDirectory(dir)) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": '", dir, "' is not a directory"));
+  }
+  if (!PathExists(JoinPath(dir, "config.json"))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": '", dir, "' has no config.json (expected a Hugging Face folder)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckInputFile(const std::string& flag, const std::string& path) {
+  if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": is required"));
+  if (!PathExists(path)) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": '", path, "' does not exist"));
+  }
+  if (IsDirectory(path)) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": '", path, "' is a directory"));
+  }
+  if (access(path.c_str(), R_OK) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": '", path, "' is not readable"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadModelTokenizer(const std::string& model_dir) {
+  return Tokenizer::Load(JoinPath(model_dir, "tokenizer.model"));
+}
+
+absl::StatusOr<int64_t> ResolveSeqlen(const std::string& flag, int64_t requested,
+                                      const ModelConfig& cfg) {
+  if (requested == 0) return std::min<int64_t>(2048, cfg.max_position_embeddings);
+  if (requested < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", requested, " must be >= 2"));
+  }
+  if (requested > cfg.max_position_embeddings) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": ", requested, " exceeds the model's context of ",
+                     cfg.max_position_embeddings, " tokens (max_position_embeddings)"));
+  }
+  return requested;
+}
+
+std::string JsonLine(const json::Value& v) { return json::Serialize(v, -1); }
+
+}  // namespace eqat

@@ -1,0 +1,165 @@
+// eqat: the command-line client. Thin: flags (the declarative table) and
+// dispatch; the work is in client/ commands. Exit codes: 0 ok, 1 internal
+// error, 2 bad input (flags, files, values), with a message naming the field.
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "client/commands.h"
+#include "client/flag_parser.h"
+
+ABSL_FLAG(std::string, model, "", "model folder (Hugging Face layout: config.json, safetensors, tokenizer.model)");
+ABSL_FLAG(std::string, out, "", "output folder for the quantized model (must not exist or be empty)");
+ABSL_FLAG(std::string, text, "", "evaluation text: raw text, .jsonl with \"text\" fields, or pre-tokenized .bin");
+ABSL_FLAG(int64_t, seqlen, 0, "tokens per window (0: min(2048, max_position_embeddings))");
+ABSL_FLAG(int64_t, max_windows, 0, "evaluate at most this many windows (0: all)");
+ABSL_FLAG(int64_t, batch, 4, "windows per forward pass");
+ABSL_FLAG(bool, json, false, "print a one-line JSON summary as the last line");
+ABSL_FLAG(std::string, method, "efficientqat", "quantization method: efficientqat, gptq or rtn");
+ABSL_FLAG(int32_t, bits, 4, "weight bits: 2, 3, 4 or 8");
+ABSL_FLAG(int32_t, group, 128, "group size along in_features: 32, 64, 128 or -1 (per output channel)");
+ABSL_FLAG(std::string, calib, "", "calibration text (raw, .jsonl or .bin); required except for rtn");
+ABSL_FLAG(int64_t, samples, 128, "calibration windows");
+ABSL_FLAG(uint64_t, seed, 0, "random seed for calibration sampling and training");
+ABSL_FLAG(std::string, eval_text, "", "after quantizing, evaluate fp and quantized perplexity on this text");
+ABSL_FLAG(int64_t, eval_seqlen, 0, "window length for --eval-text (0: as eval)");
+ABSL_FLAG(int64_t, eval_max_windows, 0, "at most this many --eval-text windows (0: all)");
+ABSL_FLAG(std::string, zeros, "v2", "zero-point format written: v2 (as is, EfficientQAT) or v1 (GPTQ zero-1)");
+ABSL_FLAG(bool, overwrite, false, "replace a non-empty --out folder");
+ABSL_FLAG(bool, progress, true, "show a progress bar on a terminal");
+ABSL_FLAG(int32_t, threads, 0, "compute threads (0: all cores)");
+ABSL_FLAG(std::string, prompt, "Once upon a time", "prompt for generate");
+ABSL_FLAG(int64_t, max_new_tokens, 60, "tokens to generate");
+ABSL_FLAG(bool, bos, true, "prepend BOS to the prompt");
+
+namespace {
+
+struct Command {
+  std::string summary;
+  std::set<std::string> flags;
+  absl::Status (*run)();
+};
+
+absl::Status DoEval() {
+  eqat::EvalOptions o;
+  o.model = absl::GetFlag(FLAGS_model);
+  o.text = absl::GetFlag(FLAGS_text);
+  o.seqlen = absl::GetFlag(FLAGS_seqlen);
+  o.max_windows = absl::GetFlag(FLAGS_max_windows);
+  o.batch_size = absl::GetFlag(FLAGS_batch);
+  o.json = absl::GetFlag(FLAGS_json);
+  return eqat::RunEval(o, std::cout);
+}
+
+absl::Status DoQuantize() {
+  eqat::QuantizeOptions o;
+  o.model = absl::GetFlag(FLAGS_model);
+  o.out = absl::GetFlag(FLAGS_out);
+  o.method = absl::GetFlag(FLAGS_method);
+  o.bits = absl::GetFlag(FLAGS_bits);
+  o.group = absl::GetFlag(FLAGS_group);
+  o.calib = absl::GetFlag(FLAGS_calib);
+  o.samples = absl::GetFlag(FLAGS_samples);
+  o.seqlen = absl::GetFlag(FLAGS_seqlen);
+  o.seed = absl::GetFlag(FLAGS_seed);
+  o.batch_size = absl::GetFlag(FLAGS_batch);
+  o.eval_text = absl::GetFlag(FLAGS_eval_text);
+  o.eval_seqlen = absl::GetFlag(FLAGS_eval_seqlen);
+  o.eval_max_windows = absl::GetFlag(FLAGS_eval_max_windows);
+  o.zeros = absl::GetFlag(FLAGS_zeros);
+  o.overwrite = absl::GetFlag(FLAGS_overwrite);
+  o.json = absl::GetFlag(FLAGS_json);
+  o.progress = absl::GetFlag(FLAGS_progress);
+  return eqat::RunQuantize(o, std::cout);
+}
+
+absl::Status DoGenerate() {
+  eqat::GenerateOptions o;
+  o.model = absl::GetFlag(FLAGS_model);
+  o.prompt = absl::GetFlag(FLAGS_prompt);
+  o.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
+  o.bos = absl::GetFlag(FLAGS_bos);
+  o.json = absl::GetFlag(FLAGS_json);
+  return eqat::RunGenerate(o, std::cout);
+}
+
+absl::Status DoInspect() {
+  eqat::InspectOptions o;
+  o.model = absl::GetFlag(FLAGS_model);
+  o.json = absl::GetFlag(FLAGS_json);
+  return eqat::RunInspect(o, std::cout);
+}
+
+const std::map<std::string, Command>& Commands() {
+  static const auto* cmds = new std::map<std::string, Command>{
+      {"eval", {"perplexity of a model (fp or quantized) on a text",
+                {"model", "text", "seqlen", "max_windows", "batch", "json", "threads"}, DoEval}},
+      {"quantize", {"quantize a model in this process (Block-AP + E2E-QP, GPTQ or RTN)",
+                    {"model", "out", "method", "bits", "group", "calib", "samples", "seqlen",
+                     "seed", "batch", "eval_text", "eval_seqlen", "eval_max_windows", "zeros",
+                     "overwrite", "json", "progress", "threads"},
+                    DoQuantize}},
+      {"generate", {"greedy text continuation of a prompt",
+                    {"model", "prompt", "max_new_tokens", "bos", "json", "threads"}, DoGenerate}},
+      {"inspect", {"summarise a model folder", {"model", "json"}, DoInspect}},
+  };
+  return *cmds;
+}
+
+void PrintUsage(std::ostream& os) {
+  os << "usage: eqat <command> [flags]\n\ncommands:\n";
+  for (const auto& [name, c] : Commands()) os << "  " << name << "  " << c.summary << "\n";
+  os << "\n'eqat <command> --help' lists a command's flags.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(std::cerr);
+    return 2;
+  }
+  std::string name = argv[1];
+  if (name == "help" || name == "--help" || name == "-h") {
+    PrintUsage(std::cout);
+    return 0;
+  }
+  auto it = Commands().find(name);
+  if (it == Commands().end()) {
+    std::cerr << "eqat: unknown command '" << name << "'\n";
+    PrintUsage(std::cerr);
+    return 2;
+  }
+  const Command& cmd = it->second;
+  std::vector<std::string> args(argv + 2, argv + argc);
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::cout << "usage: eqat " << name << " [flags]\n" << cmd.summary << "\n\nflags:\n"
+                << eqat::FlagsHelp(cmd.flags);
+      return 0;
+    }
+  }
+  auto parsed = eqat::ParseSubcommandFlags(args, cmd.flags);
+  if (!parsed.ok()) {
+    std::cerr << "eqat " << name << ": " << parsed.status().message() << "\n";
+    return 2;
+  }
+  if (!parsed->positional.empty()) {
+    std::cerr << "eqat " << name << ": unexpected argument '" << parsed->positional[0] << "'\n";
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_threads) < 0) {
+    std::cerr << "eqat " << name << ": --threads: must be >= 0 (0: all cores)\n";
+    return 2;
+  }
+  eqat::SetComputeThreads(absl::GetFlag(FLAGS_threads));
+  absl::Status st = cmd.run();
+  if (!st.ok()) {
+    std::cerr << "eqat " << name << ": " << st.message() << "\n";
+    return eqat::ExitCodeFor(st);
+  }
+  return 0;
+}
