@@ -65,6 +65,52 @@ absl::StatusOr<int64_t> ResolveSeqlen(const std::string& flag, int64_t requested
   return requested;
 }
 
+absl::StatusOr<int64_t> ParseByteSize(const std::string& flag, const std::string& text) {
+  if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": empty size"));
+  double mult = 1;
+  std::string num = text;
+  char last = static_cast<char>(std::toupper(static_cast<unsigned char>(text.back())));
+  if (last == 'K' || last == 'M' || last == 'G' || last == 'T') {
+    mult = last == 'K' ? 1024.0 : last == 'M' ? 1048576.0 : last == 'G' ? 1073741824.0 : 1099511627776.0;
+    num = text.substr(0, text.size() - 1);
+  }
+  char* end = nullptr;
+  double v = std::strtod(num.c_str(), &end);
+  if (num.empty() || end == nullptr || *end != '\0' || !(v >= 0) || v * mult > 9e18) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": '", text, "' is not a size (e.g. 512M, 4G, 1000000)"));
+  }
+  return static_cast<int64_t>(v * mult);
+}
+
+absl::StatusOr<torch::Device> ParseDevice(const std::string& flag, const std::string& text) {
+  if (text == "cpu") return torch::Device(torch::kCPU);
+  if (text.rfind("cuda", 0) == 0) {
+    int index = 0;
+    if (text.size() > 4) {
+      if (text[4] != ':' || text.size() == 5) {
+        return absl::InvalidArgumentError(absl::StrCat(flag, ": '", text, "' (use cpu, cuda or cuda:N)"));
+      }
+      char* end = nullptr;
+      long v = std::strtol(text.c_str() + 5, &end, 10);
+      if (*end != '\0' || v < 0 || v > 255) {
+        return absl::InvalidArgumentError(absl::StrCat(flag, ": '", text, "' has a bad device index"));
+      }
+      index = static_cast<int>(v);
+    }
+    if (!torch::cuda::is_available()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, ": '", text, "' asked for, but this LibTorch build or machine has no CUDA device"));
+    }
+    if (index >= static_cast<int>(torch::cuda::device_count())) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", text, "' but only ",
+                                                     torch::cuda::device_count(), " devices"));
+    }
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(flag, ": '", text, "' (use cpu, cuda or cuda:N)"));
+}
+
 std::string JsonLine(const json::Value& v) { return json::Serialize(v, -1); }
 
 }  // namespace eqat

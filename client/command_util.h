@@ -3,6 +3,8 @@
 #ifndef EQAT_CLIENT_COMMAND_UTIL_H_
 #define EQAT_CLIENT_COMMAND_UTIL_H_
 
+#include <torch/torch.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,6 +31,12 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadModelTokenizer(const std::string&
 // requested > 0: validated (>= 2); else min(2048, max_position_embeddings).
 absl::StatusOr<int64_t> ResolveSeqlen(const std::string& flag, int64_t requested,
                                       const ModelConfig& cfg);
+
+// "512M", "4G", "1.5G", "100000" (bytes); InvalidArgument naming `flag`.
+absl::StatusOr<int64_t> ParseByteSize(const std::string& flag, const std::string& text);
+
+// "cpu", "cuda", "cuda:N"; InvalidArgument when CUDA is asked for but absent.
+absl::StatusOr<torch::Device> ParseDevice(const std::string& flag, const std::string& text);
 
 // Prints the JSON summary as one line.
 std::string JsonLine(const json::Value& v);

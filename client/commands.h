@@ -44,6 +44,24 @@ struct QuantizeOptions {
   bool overwrite = false;
   bool json = false;
   bool progress = true;
+  std::string device = "cpu";   // cpu | cuda | cuda:N
+  // Block-AP (efficientqat)
+  int64_t epochs = 2;
+  int64_t ap_batch = 2;
+  double quant_lr = 1e-4;
+  double weight_lr = 0;         // 0: 2e-5 for 2-bit, 1e-5 otherwise
+  std::string cache_budget = "4G";  // RAM for cached activations (per set)
+  std::string spill_dir = "/tmp";
+  // E2E-QP (efficientqat)
+  bool e2e = true;
+  std::string e2e_data;         // text/.jsonl/.bin, or instruction .jsonl (Q-PEFT); default --calib
+  int64_t e2e_samples = 0;      // 0: --samples
+  int64_t e2e_seqlen = 0;       // 0: --seqlen
+  int64_t e2e_epochs = 1;
+  double e2e_lr = 0;            // 0: 2e-5 for 2-bit, 1e-5 otherwise
+  int64_t e2e_batch = 2;
+  int64_t e2e_accum = 1;
+  bool e2e_checkpointing = false;
 };
 
 struct GenerateOptions {

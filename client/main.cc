@@ -31,6 +31,22 @@ ABSL_FLAG(std::string, zeros, "v2", "zero-point format written: v2 (as is, Effic
 ABSL_FLAG(bool, overwrite, false, "replace a non-empty --out folder");
 ABSL_FLAG(bool, progress, true, "show a progress bar on a terminal");
 ABSL_FLAG(int32_t, threads, 0, "compute threads (0: all cores)");
+ABSL_FLAG(std::string, device, "cpu", "compute device: cpu, cuda or cuda:N");
+ABSL_FLAG(int64_t, epochs, 2, "Block-AP epochs over the calibration windows");
+ABSL_FLAG(int64_t, ap_batch, 2, "Block-AP training batch (windows)");
+ABSL_FLAG(double, quant_lr, 1e-4, "Block-AP learning rate of step sizes and zero points");
+ABSL_FLAG(double, weight_lr, 0, "Block-AP learning rate of weights (0: 2e-5 for 2-bit, 1e-5 otherwise)");
+ABSL_FLAG(std::string, cache_budget, "4G", "RAM for each cached activation set; beyond it a memory-mapped spill file");
+ABSL_FLAG(std::string, spill_dir, "/tmp", "folder for activation spill files (unlinked at once)");
+ABSL_FLAG(bool, e2e, true, "run E2E-QP after Block-AP (efficientqat)");
+ABSL_FLAG(std::string, e2e_data, "", "E2E-QP data: text/.jsonl/.bin windows, or an instruction .jsonl for Q-PEFT (default: --calib)");
+ABSL_FLAG(int64_t, e2e_samples, 0, "E2E-QP windows / examples (0: --samples)");
+ABSL_FLAG(int64_t, e2e_seqlen, 0, "E2E-QP window length (0: --seqlen)");
+ABSL_FLAG(int64_t, e2e_epochs, 1, "E2E-QP epochs");
+ABSL_FLAG(double, e2e_lr, 0, "E2E-QP learning rate (0: 2e-5 for 2-bit, 1e-5 otherwise)");
+ABSL_FLAG(int64_t, e2e_batch, 2, "E2E-QP micro-batch (examples)");
+ABSL_FLAG(int64_t, e2e_accum, 1, "E2E-QP gradient accumulation (micro-batches per step)");
+ABSL_FLAG(bool, e2e_checkpointing, false, "recompute each block in the E2E-QP backward pass (less memory)");
 ABSL_FLAG(std::string, prompt, "Once upon a time", "prompt for generate");
 ABSL_FLAG(int64_t, max_new_tokens, 60, "tokens to generate");
 ABSL_FLAG(bool, bos, true, "prepend BOS to the prompt");
@@ -73,6 +89,22 @@ absl::Status DoQuantize() {
   o.overwrite = absl::GetFlag(FLAGS_overwrite);
   o.json = absl::GetFlag(FLAGS_json);
   o.progress = absl::GetFlag(FLAGS_progress);
+  o.device = absl::GetFlag(FLAGS_device);
+  o.epochs = absl::GetFlag(FLAGS_epochs);
+  o.ap_batch = absl::GetFlag(FLAGS_ap_batch);
+  o.quant_lr = absl::GetFlag(FLAGS_quant_lr);
+  o.weight_lr = absl::GetFlag(FLAGS_weight_lr);
+  o.cache_budget = absl::GetFlag(FLAGS_cache_budget);
+  o.spill_dir = absl::GetFlag(FLAGS_spill_dir);
+  o.e2e = absl::GetFlag(FLAGS_e2e);
+  o.e2e_data = absl::GetFlag(FLAGS_e2e_data);
+  o.e2e_samples = absl::GetFlag(FLAGS_e2e_samples);
+  o.e2e_seqlen = absl::GetFlag(FLAGS_e2e_seqlen);
+  o.e2e_epochs = absl::GetFlag(FLAGS_e2e_epochs);
+  o.e2e_lr = absl::GetFlag(FLAGS_e2e_lr);
+  o.e2e_batch = absl::GetFlag(FLAGS_e2e_batch);
+  o.e2e_accum = absl::GetFlag(FLAGS_e2e_accum);
+  o.e2e_checkpointing = absl::GetFlag(FLAGS_e2e_checkpointing);
   return eqat::RunQuantize(o, std::cout);
 }
 
@@ -100,7 +132,10 @@ const std::map<std::string, Command>& Commands() {
       {"quantize", {"quantize a model in this process (Block-AP + E2E-QP, GPTQ or RTN)",
                     {"model", "out", "method", "bits", "group", "calib", "samples", "seqlen",
                      "seed", "batch", "eval_text", "eval_seqlen", "eval_max_windows", "zeros",
-                     "overwrite", "json", "progress", "threads"},
+                     "overwrite", "json", "progress", "threads", "device", "epochs", "ap_batch",
+                     "quant_lr", "weight_lr", "cache_budget", "spill_dir", "e2e", "e2e_data",
+                     "e2e_samples", "e2e_seqlen", "e2e_epochs", "e2e_lr", "e2e_batch",
+                     "e2e_accum", "e2e_checkpointing"},
                     DoQuantize}},
       {"generate", {"greedy text continuation of a prompt",
                     {"model", "prompt", "max_new_tokens", "bos", "json", "threads"}, DoGenerate}},

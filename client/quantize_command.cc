@@ -1,12 +1,14 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/command_util.h"
 #include "client/commands.h"
 #include "client/quantize_job.h"
+#include "common/file_util.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "common/text_data.h"
@@ -16,15 +18,49 @@
 namespace eqat {
 namespace {
 
+absl::Status Positive(const char* flag, int64_t v) {
+  if (v < 1) return absl::InvalidArgumentError(absl::StrCat(flag, ": must be >= 1"));
+  return absl::OkStatus();
+}
+
+absl::Status NonNegative(const char* flag, double v) {
+  if (!(v >= 0) || !std::isfinite(v)) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": must be a finite number >= 0"));
+  }
+  return absl::OkStatus();
+}
+
+// Every flag is checked before any work starts.
 absl::Status ValidateQuantizeFlags(const QuantizeOptions& o, QuantMethod* method) {
   RETURN_IF_ERROR(CheckModelDir("--model", o.model));
   if (o.out.empty()) return absl::InvalidArgumentError("--out: is required");
-  ASSIGN_OR_RETURN(*method, ParseQuantMethod(o.method));
+  absl::StatusOr<QuantMethod> m = ParseQuantMethod(o.method);
+  if (!m.ok()) return absl::InvalidArgumentError(absl::StrCat("--", m.status().message()));
+  *method = *m;
   absl::Status spec = kernels::ValidateQuantSpec({o.bits, o.group});
   if (!spec.ok()) return absl::InvalidArgumentError(absl::StrCat("--", spec.message()));
-  if (*method != QuantMethod::kRtn || !o.calib.empty()) RETURN_IF_ERROR(CheckInputFile("--calib", o.calib));
-  if (o.samples < 1) return absl::InvalidArgumentError("--samples: must be >= 1");
-  if (o.batch_size < 1) return absl::InvalidArgumentError("--batch: must be >= 1");
+  if (*method != QuantMethod::kRtn || !o.calib.empty()) {
+    RETURN_IF_ERROR(CheckInputFile("--calib", o.calib));
+  }
+  RETURN_IF_ERROR(Positive("--samples", o.samples));
+  RETURN_IF_ERROR(Positive("--batch", o.batch_size));
+  RETURN_IF_ERROR(Positive("--epochs", o.epochs));
+  RETURN_IF_ERROR(Positive("--ap-batch", o.ap_batch));
+  RETURN_IF_ERROR(NonNegative("--quant-lr", o.quant_lr));
+  RETURN_IF_ERROR(NonNegative("--weight-lr", o.weight_lr));
+  RETURN_IF_ERROR(NonNegative("--e2e-lr", o.e2e_lr));
+  RETURN_IF_ERROR(Positive("--e2e-epochs", o.e2e_epochs));
+  RETURN_IF_ERROR(Positive("--e2e-batch", o.e2e_batch));
+  RETURN_IF_ERROR(Positive("--e2e-accum", o.e2e_accum));
+  if (o.e2e_samples < 0) return absl::InvalidArgumentError("--e2e-samples: must be >= 0");
+  if (o.e2e_seqlen < 0) return absl::InvalidArgumentError("--e2e-seqlen: must be >= 0");
+  RETURN_IF_ERROR(ParseByteSize("--cache-budget", o.cache_budget).status());
+  if (!IsDirectory(o.spill_dir)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--spill-dir: '", o.spill_dir, "' is not a directory"));
+  }
+  RETURN_IF_ERROR(ParseDevice("--device", o.device).status());
+  if (!o.e2e_data.empty()) RETURN_IF_ERROR(CheckInputFile("--e2e-data", o.e2e_data));
   if (o.zeros != "v2" && o.zeros != "v1") {
     return absl::InvalidArgumentError(absl::StrCat("--zeros: '", o.zeros, "' is not v2 or v1"));
   }
@@ -39,6 +75,44 @@ absl::Status ValidateQuantizeFlags(const QuantizeOptions& o, QuantMethod* method
   return absl::OkStatus();
 }
 
+// True when the first JSON line of a .jsonl file has an "instruction" key.
+bool IsInstructionJsonl(const std::string& path) {
+  if (path.size() < 6 || path.substr(path.size() - 6) != ".jsonl") return false;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto v = json::Parse(line);
+    return v.ok() && v->Find("instruction") != nullptr;
+  }
+  return false;
+}
+
+// E2E-QP training examples: instruction JSONL (Q-PEFT) or pretraining windows.
+absl::StatusOr<std::vector<TrainExample>> LoadE2eData(const QuantizeOptions& o,
+                                                      const Tokenizer& tok,
+                                                      const ModelConfig& cfg, int64_t seqlen,
+                                                      std::string* kind) {
+  std::string path = o.e2e_data.empty() ? o.calib : o.e2e_data;
+  int64_t samples = o.e2e_samples > 0 ? o.e2e_samples : o.samples;
+  std::vector<TrainExample> out;
+  if (IsInstructionJsonl(path)) {
+    *kind = "instruction";
+    ASSIGN_OR_RETURN(auto ex, LoadInstructionJsonl(path, tok, seqlen));
+    for (auto& e : ex) {
+      if (static_cast<int64_t>(out.size()) >= samples) break;
+      out.push_back({std::move(e.ids), std::move(e.loss_mask)});
+    }
+    return out;
+  }
+  *kind = "text";
+  ASSIGN_OR_RETURN(std::vector<int32_t> tokens, LoadTokens(path, tok, cfg.vocab_size));
+  // A different seed from calibration so E2E sees other windows.
+  ASSIGN_OR_RETURN(auto windows, SampleWindows(tokens, samples, seqlen, o.seed + 0x5eed));
+  for (auto& w : windows) out.push_back({std::move(w), {}});
+  return out;
+}
+
 }  // namespace
 
 absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
@@ -47,10 +121,10 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
   return GuardTorch([&]() -> absl::Status {
     auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(auto model, LlamaModel::Load(o.model));
+    const ModelConfig& cfg = model->config();
     if (model->quantized()) {
       return absl::InvalidArgumentError("--model: is already quantized; give a full-precision model");
     }
-    // Check the group size against every linear before any work.
     for (int i = 0; i < model->num_blocks(); ++i) {
       for (auto& [name, lin] : model->block(i).Linears()) {
         absl::Status st = kernels::ValidateQuantSpecFor({o.bits, o.group}, lin->in_features(),
@@ -59,19 +133,23 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
       }
     }
     ASSIGN_OR_RETURN(auto tok, LoadModelTokenizer(o.model));
-    ASSIGN_OR_RETURN(int64_t seqlen, ResolveSeqlen("--seqlen", o.seqlen, model->config()));
+    ASSIGN_OR_RETURN(int64_t seqlen, ResolveSeqlen("--seqlen", o.seqlen, cfg));
+    ASSIGN_OR_RETURN(torch::Device device, ParseDevice("--device", o.device));
 
-    // Everything the evaluation needs is checked before any work is done.
     std::vector<int32_t> eval_tokens;
     int64_t eval_seqlen = 0;
     if (!o.eval_text.empty()) {
-      ASSIGN_OR_RETURN(eval_tokens, LoadTokens(o.eval_text, *tok, model->config().vocab_size));
-      ASSIGN_OR_RETURN(eval_seqlen, ResolveSeqlen("--eval-seqlen", o.eval_seqlen, model->config()));
+      ASSIGN_OR_RETURN(eval_tokens, LoadTokens(o.eval_text, *tok, cfg.vocab_size));
+      ASSIGN_OR_RETURN(eval_seqlen, ResolveSeqlen("--eval-seqlen", o.eval_seqlen, cfg));
       if (static_cast<int64_t>(eval_tokens.size()) < eval_seqlen) {
         return absl::InvalidArgumentError(absl::StrCat(
             "--eval-text: ", eval_tokens.size(), " tokens hold no window of ", eval_seqlen));
       }
     }
+    PerplexityOptions po;
+    po.seqlen = eval_seqlen;
+    po.max_windows = o.eval_max_windows;
+    po.batch_size = o.batch_size;
 
     QuantizeJob job;
     job.method = method;
@@ -81,13 +159,43 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
     job.seed = o.seed;
     job.batch_size = o.batch_size;
     job.progress = o.progress;
+    job.block_ap.epochs = o.epochs;
+    job.block_ap.batch_size = o.ap_batch;
+    job.block_ap.quant_lr = o.quant_lr;
+    job.block_ap.weight_lr = o.weight_lr;
+    job.block_ap.device = device;
+    job.block_ap.autocast = device.is_cuda();
+    ASSIGN_OR_RETURN(job.cache.ram_budget_bytes, ParseByteSize("--cache-budget", o.cache_budget));
+    job.cache.spill_dir = o.spill_dir;
     if (!o.calib.empty()) {
-      ASSIGN_OR_RETURN(job.calib_tokens, LoadTokens(o.calib, *tok, model->config().vocab_size));
+      ASSIGN_OR_RETURN(job.calib_tokens, LoadTokens(o.calib, *tok, cfg.vocab_size));
+    }
+    std::string e2e_kind;
+    if (method == QuantMethod::kEfficientQat && o.e2e) {
+      ASSIGN_OR_RETURN(int64_t e2e_seqlen,
+                       ResolveSeqlen("--e2e-seqlen", o.e2e_seqlen > 0 ? o.e2e_seqlen : seqlen, cfg));
+      ASSIGN_OR_RETURN(job.e2e_data, LoadE2eData(o, *tok, cfg, e2e_seqlen, &e2e_kind));
+      job.e2e.epochs = o.e2e_epochs;
+      job.e2e.lr = o.e2e_lr;
+      job.e2e.batch_size = o.e2e_batch;
+      job.e2e.grad_accum = o.e2e_accum;
+      job.e2e.checkpointing = o.e2e_checkpointing;
+      job.e2e.device = device;
+      job.e2e.autocast = device.is_cuda();
+    }
+    double block_ap_ppl = std::nan("");
+    if (!eval_tokens.empty() && !job.e2e_data.empty()) {
+      job.after_block_ap = [&](const LlamaModel& m) -> absl::Status {
+        ASSIGN_OR_RETURN(PerplexityResult r, EvaluatePerplexity(m, eval_tokens, po));
+        block_ap_ppl = r.ppl;
+        return absl::OkStatus();
+      };
     }
     ASSIGN_OR_RETURN(QuantizeJobResult res, RunQuantizeJob(model.get(), job));
     double quant_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
+    std::string label = absl::StrFormat("%s W%dg%d", QuantMethodName(method), o.bits, o.group);
     json::Value summary = json::Value::Object();
     summary.Set("method", json::Value::String(QuantMethodName(method)));
     summary.Set("bits", json::Value::Int(o.bits));
@@ -97,13 +205,21 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
     summary.Set("seed", json::Value::Int(static_cast<int64_t>(o.seed)));
     summary.Set("source_model", json::Value::String(o.model));
     summary.Set("blocks", res.blocks_json);
+    if (!res.e2e_json.is_null()) {
+      json::Value e = res.e2e_json;
+      e.Set("data", json::Value::String(e2e_kind));
+      e.Set("examples", json::Value::Int(static_cast<int64_t>(job.e2e_data.size())));
+      summary.Set("e2e", e);
+    }
     WriteOptions wo;
     wo.zeros = o.zeros == "v1" ? kernels::ZerosFormat::kV1 : kernels::ZerosFormat::kV2;
     wo.overwrite = o.overwrite;
     wo.summary = summary;
     RETURN_IF_ERROR(WriteModelFolder(*model, o.model, o.out, wo));
-    out << absl::StrFormat("wrote %s (%s W%dg%d) in %.1fs\n", o.out, QuantMethodName(method),
-                           o.bits, o.group, quant_seconds);
+    out << absl::StrFormat("wrote %s (%s) in %.1fs: block stage %.1fs", o.out, label,
+                           quant_seconds, res.block_stage_seconds);
+    if (!res.e2e_json.is_null()) out << absl::StrFormat(", e2e-qp %.1fs", res.e2e_seconds);
+    out << "\n";
 
     json::Value j = json::Value::Object();
     j.Set("method", json::Value::String(QuantMethodName(method)));
@@ -111,21 +227,24 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
     j.Set("group", json::Value::Int(o.group));
     j.Set("out", json::Value::String(o.out));
     j.Set("wall_seconds", json::Value::Number(quant_seconds));
-    if (!o.eval_text.empty()) {
-      PerplexityOptions po;
-      po.seqlen = eval_seqlen;
-      po.max_windows = o.eval_max_windows;
-      po.batch_size = o.batch_size;
+    j.Set("block_stage_seconds", json::Value::Number(res.block_stage_seconds));
+    if (!res.e2e_json.is_null()) j.Set("e2e_seconds", json::Value::Number(res.e2e_seconds));
+    if (!eval_tokens.empty()) {
       ASSIGN_OR_RETURN(auto fp_model, LlamaModel::Load(o.model));
       ASSIGN_OR_RETURN(PerplexityResult fp, EvaluatePerplexity(*fp_model, eval_tokens, po));
       fp_model.reset();
       // Evaluate what was written, read back from disk.
       ASSIGN_OR_RETURN(auto q_model, LlamaModel::Load(o.out));
       ASSIGN_OR_RETURN(PerplexityResult q, EvaluatePerplexity(*q_model, eval_tokens, po));
-      out << absl::StrFormat("\n%-22s %12s\n%-22s %12.4f\n%-22s %12.4f\n", "model", "perplexity",
-                             "full precision", fp.ppl,
-                             absl::StrFormat("%s W%dg%d", QuantMethodName(method), o.bits, o.group),
-                             q.ppl);
+      out << absl::StrFormat("\n%-28s %12s\n%-28s %12.4f\n", "model", "perplexity",
+                             "full precision", fp.ppl);
+      if (!std::isnan(block_ap_ppl)) {
+        out << absl::StrFormat("%-28s %12.4f\n", label + " (Block-AP)", block_ap_ppl);
+        out << absl::StrFormat("%-28s %12.4f\n", label + " (+E2E-QP)", q.ppl);
+        j.Set("block_ap_ppl", json::Value::Number(block_ap_ppl));
+      } else {
+        out << absl::StrFormat("%-28s %12.4f\n", label, q.ppl);
+      }
       out << absl::StrFormat("(%d windows of %d tokens of %s)\n", q.windows, eval_seqlen,
                              o.eval_text);
       j.Set("fp_ppl", json::Value::Number(fp.ppl));

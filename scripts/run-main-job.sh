@@ -8,7 +8,6 @@ OUT=${EQAT_OUT:-out/stories260K-w2g-1}
 exec "$BUILD/client/eqat" quantize \
   --model models/stories260K --out "$OUT" --overwrite \
   --method efficientqat --bits 2 --group -1 \
-  --calib data/calib_en.txt --samples 64 --seqlen 256 \
-  --e2e-data data/calib_en.txt \
+  --calib data/calib_en.txt --samples 512 --seqlen 256 \
   --eval-text data/wikitext2_test.raw --eval-seqlen 512 --eval-max-windows 200 \
   --json

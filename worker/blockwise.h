@@ -1,7 +1,12 @@
-// The block-wise quantization pipeline shared by every method: blocks are
-// processed in order; block i is quantized on the outputs of the already
-// quantized blocks 0..i-1 ("quant inputs"), and its fp counterpart on the fp
-// inputs gives the reference output used for the reported MSE.
+// The block-wise quantization pipeline shared by every method (RTN, GPTQ,
+// EfficientQAT Block-AP). Two cached activation sets flow through the
+// blocks (worker/activation_store.h):
+//   fp  - outputs of the full-precision blocks so far (fp inputs); updated in
+//         place to fp block i's outputs, which are block i's targets
+//   q   - outputs of the already-quantized blocks (quant inputs); block i is
+//         quantized/trained on these, then they are replaced by the
+//         quantized block i's outputs
+// The reported output MSE compares quantized block i on q with its target.
 // Thread-safety: mutates the model; one pipeline per model at a time.
 #ifndef EQAT_WORKER_BLOCKWISE_H_
 #define EQAT_WORKER_BLOCKWISE_H_
@@ -13,6 +18,8 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/quantizer.h"
+#include "worker/activation_store.h"
+#include "worker/block_ap.h"
 #include "worker/gptq.h"
 #include "worker/llama_model.h"
 
@@ -26,30 +33,32 @@ struct BlockReport {
   int block = 0;
   int num_blocks = 0;
   double seconds = 0;
-  // Mean squared error between the quantized block's output on the quant
-  // inputs and the fp block's output on the fp inputs (NaN without data).
+  // MSE between the quantized block's output on the quant inputs and the fp
+  // block's output on the fp inputs (NaN without data).
   double output_mse = 0;
-  double train_loss = 0;  // method-specific (Block-AP); NaN otherwise
+  double init_val_loss = 0;  // Block-AP only; NaN otherwise
+  double train_loss = 0;
   double val_loss = 0;
+  int attempts = 1;
 };
 
 struct BlockwiseOptions {
   QuantMethod method = QuantMethod::kRtn;
   kernels::QuantSpec spec;
-  int64_t batch_size = 4;  // windows per forward pass
+  int64_t batch_size = 4;  // windows per forward pass (fp/quant passes, GPTQ)
   GptqOptions gptq;
+  BlockApOptions block_ap;  // spec is taken from `spec`
+  ActivationStoreOptions cache;
+  // Block-AP progress: (block, step, total steps, loss).
+  std::function<void(int, int64_t, int64_t, double)> on_step;
   std::function<void(const BlockReport&)> on_block_done;
 };
 
-// Embeds calib ids (long [N, L]; may be empty for RTN) and runs the pipeline
-// over every block; afterwards every linear is in Mode::kPacked and the
-// model's config carries the quantization settings.
+// Embeds calib ids (long [N, L]; may be undefined for RTN) and runs the
+// pipeline over every block; afterwards every linear is in Mode::kPacked
+// and the model's config carries the quantization settings.
 absl::Status QuantizeBlockwise(LlamaModel* model, const torch::Tensor& calib_ids,
                                const BlockwiseOptions& options);
-
-// Applies `fn` to x in batches along dim 0 and concatenates.
-torch::Tensor MapBatches(const torch::Tensor& x, int64_t batch,
-                         const std::function<torch::Tensor(const torch::Tensor&)>& fn);
 
 }  // namespace eqat
 

@@ -116,7 +116,7 @@ struct Stage {
 
 }  // namespace
 
-absl::Status QuantizeBlockGptq(Block* block, const ModelConfig& config, const torch::Tensor& x,
+absl::Status QuantizeBlockGptq(Block* block, const ModelConfig& config, const ActivationStore& x,
                                const kernels::QuantSpec& spec, const GptqOptions& options,
                                int64_t batch_size) {
   torch::NoGradGuard ng;
@@ -133,13 +133,13 @@ absl::Status QuantizeBlockGptq(Block* block, const ModelConfig& config, const to
     }
     return nullptr;
   };
-  int64_t N = x.size(0);
+  int64_t N = x.size();
   for (const Stage& stage : stages) {
     Linear* first = find(stage.linears[0]);
     HessianAccumulator acc(first->in_features());
     for (int64_t b = 0; b < N; b += batch_size) {
       BlockTaps taps;
-      BlockForward(*block, config, x.narrow(0, b, std::min(batch_size, N - b)), &taps);
+      BlockForward(*block, config, x.Read(b, std::min(batch_size, N - b)), &taps);
       acc.Add(taps.*(stage.tap));
     }
     for (const std::string& name : stage.linears) {

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/quantizer.h"
+#include "worker/activation_store.h"
 #include "worker/llama_model.h"
 
 namespace eqat {
@@ -48,10 +49,10 @@ absl::StatusOr<GptqResult> GptqQuantize(const torch::Tensor& w, const torch::Ten
                                         const kernels::QuantSpec& spec,
                                         const GptqOptions& options);
 
-// True-sequential GPTQ of one block on calibration inputs x [N, T, hidden]:
+// True-sequential GPTQ of one block on calibration inputs [N, T, hidden]:
 // q/k/v, then o, then gate/up, then down, re-running the partially quantized
 // block before each stage. Every linear ends in Mode::kPacked.
-absl::Status QuantizeBlockGptq(Block* block, const ModelConfig& config, const torch::Tensor& x,
+absl::Status QuantizeBlockGptq(Block* block, const ModelConfig& config, const ActivationStore& x,
                                const kernels::QuantSpec& spec, const GptqOptions& options,
                                int64_t batch_size);
 

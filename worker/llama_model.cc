@@ -70,6 +70,26 @@ Block Block::Clone() const {
   return b;
 }
 
+Block Block::To(const torch::Device& device) const {
+  Block b = Clone();
+  auto move = [&](torch::Tensor& t) {
+    if (t.defined()) t = t.to(device);
+  };
+  for (auto& [name, lin] : b.Linears()) {
+    move(lin->weight);
+    move(lin->bias);
+    move(lin->scale);
+    move(lin->zero);
+    move(lin->packed.qweight);
+    move(lin->packed.qzeros);
+    move(lin->packed.scales);
+    move(lin->packed.g_idx);
+  }
+  move(b.input_norm);
+  move(b.post_norm);
+  return b;
+}
+
 torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& w, double eps) {
   auto xf = x.to(torch::kFloat);
   auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
@@ -118,8 +138,8 @@ torch::Tensor AttentionCore(const Block& b, const ModelConfig& c, const torch::T
   auto k = b.k_proj.Forward(x).view({B, T, nkv, hd}).transpose(1, 2);
   auto v = b.v_proj.Forward(x).view({B, T, nkv, hd}).transpose(1, 2);
   auto [cos, sin] = RopeTables(c, T);
-  cos = cos.to(q.scalar_type());
-  sin = sin.to(q.scalar_type());
+  cos = cos.to(q.device(), q.scalar_type());
+  sin = sin.to(q.device(), q.scalar_type());
   q = q * cos + RotateHalf(q) * sin;
   k = k * cos + RotateHalf(k) * sin;
   if (nkv != nh) {
@@ -127,9 +147,10 @@ torch::Tensor AttentionCore(const Block& b, const ModelConfig& c, const torch::T
     v = v.repeat_interleave(nh / nkv, 1);
   }
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
-  auto allowed = torch::ones({T, T}, torch::kBool).tril();
+  auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(q.device());
+  auto allowed = torch::ones({T, T}, bool_opts).tril();
   if (c.sliding_window > 0 && c.sliding_window < T) {
-    allowed = allowed.logical_and(torch::ones({T, T}, torch::kBool).triu(-(c.sliding_window - 1)));
+    allowed = allowed.logical_and(torch::ones({T, T}, bool_opts).triu(-(c.sliding_window - 1)));
   }
   scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
   auto p = torch::softmax(scores.to(torch::kFloat), -1).to(q.scalar_type());

@@ -56,6 +56,7 @@ struct Block {
   std::vector<std::pair<std::string, Linear*>> Linears();
   std::vector<std::pair<std::string, const Linear*>> Linears() const;
   Block Clone() const;  // deep copy (detached)
+  Block To(const torch::Device& device) const;  // detached copy on `device`
 };
 
 // Inputs seen by the block's linear layers during one forward (for GPTQ
