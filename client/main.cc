@@ -9,7 +9,7 @@
 
 #include "absl/flags/flag.h"
 #include "client/commands.h"
-#include "client/flag_parser.h"
+#include "common/flag_parser.h"
 
 ABSL_FLAG(std::string, model, "", "model folder (Hugging Face layout: config.json, safetensors, tokenizer.model)");
 ABSL_FLAG(std::string, out, "", "output folder for the quantized model (must not exist or be empty)");

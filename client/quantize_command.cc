@@ -1,7 +1,6 @@
 #include <torch/torch.h>
 
 #include <chrono>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -14,6 +13,7 @@
 #include "common/text_data.h"
 #include "worker/evaluate.h"
 #include "worker/model_writer.h"
+#include "worker/train_data.h"
 
 namespace eqat {
 namespace {
@@ -73,44 +73,6 @@ absl::Status ValidateQuantizeFlags(const QuantizeOptions& o, QuantMethod* method
   if (out.ok()) out = CheckOutputNotSource(o.out, o.model);
   if (!out.ok()) return absl::Status(out.code(), absl::StrCat("--", out.message()));
   return absl::OkStatus();
-}
-
-// True when the first JSON line of a .jsonl file has an "instruction" key.
-bool IsInstructionJsonl(const std::string& path) {
-  if (path.size() < 6 || path.substr(path.size() - 6) != ".jsonl") return false;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto v = json::Parse(line);
-    return v.ok() && v->Find("instruction") != nullptr;
-  }
-  return false;
-}
-
-// E2E-QP training examples: instruction JSONL (Q-PEFT) or pretraining windows.
-absl::StatusOr<std::vector<TrainExample>> LoadE2eData(const QuantizeOptions& o,
-                                                      const Tokenizer& tok,
-                                                      const ModelConfig& cfg, int64_t seqlen,
-                                                      std::string* kind) {
-  std::string path = o.e2e_data.empty() ? o.calib : o.e2e_data;
-  int64_t samples = o.e2e_samples > 0 ? o.e2e_samples : o.samples;
-  std::vector<TrainExample> out;
-  if (IsInstructionJsonl(path)) {
-    *kind = "instruction";
-    ASSIGN_OR_RETURN(auto ex, LoadInstructionJsonl(path, tok, seqlen));
-    for (auto& e : ex) {
-      if (static_cast<int64_t>(out.size()) >= samples) break;
-      out.push_back({std::move(e.ids), std::move(e.loss_mask)});
-    }
-    return out;
-  }
-  *kind = "text";
-  ASSIGN_OR_RETURN(std::vector<int32_t> tokens, LoadTokens(path, tok, cfg.vocab_size));
-  // A different seed from calibration so E2E sees other windows.
-  ASSIGN_OR_RETURN(auto windows, SampleWindows(tokens, samples, seqlen, o.seed + 0x5eed));
-  for (auto& w : windows) out.push_back({std::move(w), {}});
-  return out;
 }
 
 }  // namespace
@@ -174,7 +136,11 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
     if (method == QuantMethod::kEfficientQat && o.e2e) {
       ASSIGN_OR_RETURN(int64_t e2e_seqlen,
                        ResolveSeqlen("--e2e-seqlen", o.e2e_seqlen > 0 ? o.e2e_seqlen : seqlen, cfg));
-      ASSIGN_OR_RETURN(job.e2e_data, LoadE2eData(o, *tok, cfg, e2e_seqlen, &e2e_kind));
+      // A different seed from calibration so E2E-QP sees other windows.
+      ASSIGN_OR_RETURN(job.e2e_data,
+                       LoadE2eExamples(o.e2e_data.empty() ? o.calib : o.e2e_data, *tok, cfg,
+                                       o.e2e_samples > 0 ? o.e2e_samples : o.samples, e2e_seqlen,
+                                       o.seed + 0x5eed, &e2e_kind));
       job.e2e.epochs = o.e2e_epochs;
       job.e2e.lr = o.e2e_lr;
       job.e2e.batch_size = o.e2e_batch;

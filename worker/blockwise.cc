@@ -50,46 +50,54 @@ double MapInPlace(ActivationStore* store, int64_t batch,
 
 }  // namespace
 
-absl::Status QuantizeBlockwise(LlamaModel* model, const torch::Tensor& calib_ids,
-                               const BlockwiseOptions& o) {
-  const ModelConfig& cfg = model->config();
-  for (int i = 0; i < model->num_blocks(); ++i) {
-    for (auto& [name, lin] : model->block(i).Linears()) {
+absl::Status CheckQuantizable(const LlamaModel& model, const kernels::QuantSpec& spec) {
+  for (int i = 0; i < model.num_blocks(); ++i) {
+    for (const auto& [name, lin] : model.block(i).Linears()) {
       if (lin->mode != Linear::Mode::kFloat) {
         return absl::FailedPreconditionError("model: already quantized; give a full-precision model");
       }
-      RETURN_IF_ERROR(kernels::ValidateQuantSpecFor(o.spec, lin->in_features(),
-                                                    LinearPrefix(i, name)));
+      RETURN_IF_ERROR(kernels::ValidateQuantSpecFor(spec, lin->in_features(),
+                                                    LinearPrefix(model.first_block() + i, name)));
     }
   }
-  bool have_data = calib_ids.defined() && calib_ids.numel() > 0;
+  return absl::OkStatus();
+}
+
+absl::Status EmbedCalibration(const LlamaModel& model, const torch::Tensor& calib_ids,
+                              const BlockwiseOptions& o, std::unique_ptr<ActivationStore>* fp,
+                              std::unique_ptr<ActivationStore>* q) {
+  int64_t n = calib_ids.size(0), len = calib_ids.size(1);
+  int64_t hidden = model.config().hidden_size;
+  ASSIGN_OR_RETURN(*fp, ActivationStore::Create(n, {len, hidden}, o.cache));
+  ASSIGN_OR_RETURN(*q, ActivationStore::Create(n, {len, hidden}, o.cache));
+  torch::NoGradGuard ng;
+  for (int64_t b = 0; b < n; b += o.batch_size) {
+    auto e = model.Embed(calib_ids.narrow(0, b, std::min(o.batch_size, n - b)));
+    (*fp)->Write(b, e);
+    (*q)->Write(b, e);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status QuantizeBlockRange(LlamaModel* model, ActivationStore* fp, ActivationStore* q,
+                                const BlockwiseOptions& o) {
+  const ModelConfig& cfg = model->config();
+  bool have_data = fp != nullptr && q != nullptr;
   if (!have_data && o.method != QuantMethod::kRtn) {
     return absl::InvalidArgumentError(
         absl::StrCat("calib: method ", QuantMethodName(o.method), " needs calibration data"));
   }
-  std::unique_ptr<ActivationStore> fp, q;
-  if (have_data) {
-    int64_t n = calib_ids.size(0), len = calib_ids.size(1);
-    ASSIGN_OR_RETURN(fp, ActivationStore::Create(n, {len, cfg.hidden_size}, o.cache));
-    ASSIGN_OR_RETURN(q, ActivationStore::Create(n, {len, cfg.hidden_size}, o.cache));
-    torch::NoGradGuard ng;
-    for (int64_t b = 0; b < n; b += o.batch_size) {
-      auto e = model->Embed(calib_ids.narrow(0, b, std::min(o.batch_size, n - b)));
-      fp->Write(b, e);
-      q->Write(b, e);
-    }
-  }
-  for (int i = 0; i < model->num_blocks(); ++i) {
+  for (int local = 0; local < model->num_blocks(); ++local) {
+    const int i = model->first_block() + local;
     auto t0 = std::chrono::steady_clock::now();
-    Block& block = model->block(i);
+    Block& block = model->block(local);
     BlockReport r;
     r.block = i;
-    r.num_blocks = model->num_blocks();
+    r.num_blocks = static_cast<int>(cfg.num_hidden_layers);
     r.output_mse = r.init_val_loss = r.train_loss = r.val_loss = std::nan("");
     if (have_data) {
       // fp pass: fp inputs -> fp targets of this block (in place).
-      MapInPlace(fp.get(), o.batch_size,
-                 [&](const torch::Tensor& x) { return BlockForward(block, cfg, x); });
+      MapInPlace(fp, o.batch_size, [&](const torch::Tensor& x) { return BlockForward(block, cfg, x); });
     }
     switch (o.method) {
       case QuantMethod::kRtn:
@@ -120,20 +128,35 @@ absl::Status QuantizeBlockwise(LlamaModel* model, const torch::Tensor& calib_ids
     if (have_data) {
       // quant pass: quant inputs -> quantized block outputs (in place).
       r.output_mse = MapInPlace(
-          q.get(), o.batch_size, [&](const torch::Tensor& x) { return BlockForward(block, cfg, x); },
-          fp.get());
+          q, o.batch_size, [&](const torch::Tensor& x) { return BlockForward(block, cfg, x); }, fp);
     }
+    if (o.on_block_packed) RETURN_IF_ERROR(o.on_block_packed(i, block));
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (o.on_block_done) o.on_block_done(r);
   }
+  return absl::OkStatus();
+}
+
+void SetQuantizedConfig(LlamaModel* model, const kernels::QuantSpec& spec) {
   QuantizationConfig& qc = model->mutable_config().quantization;
   qc.present = true;
   qc.quant_method = "gptq";
-  qc.bits = o.spec.bits;
-  qc.group_size = o.spec.group_size;
+  qc.bits = spec.bits;
+  qc.group_size = spec.group_size;
   qc.sym = false;
   qc.desc_act = false;
   qc.checkpoint_format = "gptq_v2";
+}
+
+absl::Status QuantizeBlockwise(LlamaModel* model, const torch::Tensor& calib_ids,
+                               const BlockwiseOptions& o) {
+  RETURN_IF_ERROR(CheckQuantizable(*model, o.spec));
+  std::unique_ptr<ActivationStore> fp, q;
+  if (calib_ids.defined() && calib_ids.numel() > 0) {
+    RETURN_IF_ERROR(EmbedCalibration(*model, calib_ids, o, &fp, &q));
+  }
+  RETURN_IF_ERROR(QuantizeBlockRange(model, fp.get(), q.get(), o));
+  SetQuantizedConfig(model, o.spec);
   return absl::OkStatus();
 }
 

@@ -52,7 +52,30 @@ struct BlockwiseOptions {
   // Block-AP progress: (block, step, total steps, loss).
   std::function<void(int, int64_t, int64_t, double)> on_step;
   std::function<void(const BlockReport&)> on_block_done;
+  // Called with each packed block and its index in the full model (workers
+  // write it to the job folder here); an error stops the pipeline.
+  std::function<absl::Status(int, const Block&)> on_block_packed;
 };
+
+// Checks that the model's held blocks are fp and the spec fits every linear.
+absl::Status CheckQuantizable(const LlamaModel& model, const kernels::QuantSpec& spec);
+
+// Creates the two activation sets and fills both with the embeddings of the
+// calibration ids (long [N, L]).
+absl::Status EmbedCalibration(const LlamaModel& model, const torch::Tensor& calib_ids,
+                              const BlockwiseOptions& options,
+                              std::unique_ptr<ActivationStore>* fp,
+                              std::unique_ptr<ActivationStore>* q);
+
+// Runs the pipeline over the blocks the model holds (indices from
+// model->first_block()), in place on `fp` / `q` (both null for data-free RTN).
+// Afterwards fp holds the fp outputs and q the quantized outputs of the last
+// block: the inputs of the next stage.
+absl::Status QuantizeBlockRange(LlamaModel* model, ActivationStore* fp, ActivationStore* q,
+                                const BlockwiseOptions& options);
+
+// Marks the model's config as quantized with `spec` (GPTQ v2 layout).
+void SetQuantizedConfig(LlamaModel* model, const kernels::QuantSpec& spec);
 
 // Embeds calib ids (long [N, L]; may be undefined for RTN) and runs the
 // pipeline over every block; afterwards every linear is in Mode::kPacked

@@ -230,6 +230,16 @@ absl::Status LoadLinear(const SafetensorsModel& st, const ModelConfig& c, int bl
 
 }  // namespace
 
+absl::StatusOr<Block> LoadBlock(const SafetensorsModel& st, const ModelConfig& cfg, int i) {
+  Block b;
+  for (auto& [name, lin] : b.Linears()) RETURN_IF_ERROR(LoadLinear(st, cfg, i, name, lin));
+  std::string p = absl::StrCat("model.layers.", i, ".");
+  int64_t H = cfg.hidden_size;
+  ASSIGN_OR_RETURN(b.input_norm, ReadFloatTensor(st, p + "input_layernorm.weight", {H}));
+  ASSIGN_OR_RETURN(b.post_norm, ReadFloatTensor(st, p + "post_attention_layernorm.weight", {H}));
+  return b;
+}
+
 absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& dir) {
   return LoadRange(dir, 0, -1);
 }
@@ -254,16 +264,16 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::LoadRange(const std::str
   }
   m->first_block_ = first;
   for (int i = first; i < last; ++i) {
-    Block b;
-    for (auto& [name, lin] : b.Linears()) RETURN_IF_ERROR(LoadLinear(*st, cfg, i, name, lin));
-    std::string p = absl::StrCat("model.layers.", i, ".");
-    ASSIGN_OR_RETURN(b.input_norm, ReadFloatTensor(*st, p + "input_layernorm.weight", {H}));
-    ASSIGN_OR_RETURN(b.post_norm,
-                     ReadFloatTensor(*st, p + "post_attention_layernorm.weight", {H}));
+    ASSIGN_OR_RETURN(Block b, LoadBlock(*st, cfg, i));
     m->blocks_.push_back(std::move(b));
   }
   m->config_ = std::move(cfg);
   return m;
+}
+
+void LlamaModel::SetBlocks(std::vector<Block> blocks, int first_block) {
+  blocks_ = std::move(blocks);
+  first_block_ = first_block;
 }
 
 torch::Tensor LlamaModel::Embed(const torch::Tensor& ids) const {

@@ -101,6 +101,11 @@ class LlamaModel {
   const torch::Tensor& final_norm() const { return norm_; }
   const torch::Tensor& lm_head() const { return lm_head_; }  // aliases embed if tied
   ModelConfig& mutable_config() { return config_; }
+  // Index of block(0) in the full model (LoadRange's `first`).
+  int first_block() const { return first_block_; }
+  // Replaces the held blocks (e.g. packed blocks read back from a job's
+  // block files) and the index of the first one.
+  void SetBlocks(std::vector<Block> blocks, int first_block);
 
  private:
   ModelConfig config_;
@@ -108,6 +113,9 @@ class LlamaModel {
   std::vector<Block> blocks_;
   int first_block_ = 0;
 };
+
+// Reads block i from `st` (packed when config.quantization.present).
+absl::StatusOr<Block> LoadBlock(const SafetensorsModel& st, const ModelConfig& config, int i);
 
 // Names of the HF tensors of block i, e.g. "model.layers.3.mlp.up_proj".
 std::string LinearPrefix(int block, const std::string& linear_name);

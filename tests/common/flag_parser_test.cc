@@ -1,6 +1,6 @@
 // Unit tests of ParseSubcommandFlags / FlagsHelp over flags defined here
 // (the eqat_client library defines none; main.cc is not linked into tests).
-#include "client/flag_parser.h"
+#include "common/flag_parser.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

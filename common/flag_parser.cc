@@ -1,4 +1,4 @@
-#include "client/flag_parser.h"
+#include "common/flag_parser.h"
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
@@ -64,6 +64,10 @@ absl::StatusOr<ParsedArgs> ParseSubcommandFlags(const std::vector<std::string>& 
       } else {
         return absl::InvalidArgumentError(absl::StrCat("--", Dashed(name), ": missing value"));
       }
+    }
+    // A repeated list flag (--allowed-root A --allowed-root B) accumulates.
+    if (out.given.count(name) > 0 && flag->IsOfType<std::vector<std::string>>()) {
+      value = absl::StrCat(flag->CurrentValue(), ",", value);
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) {

@@ -4,10 +4,11 @@
 // absl::ParseCommandLine, errors are returned (the CLI exits 2 with the
 // message) instead of terminating the process.
 // Accepted forms: --name=value, --name value, --bool, --nobool, --bool=false;
-// '-' and '_' are the same in names (--max-windows is flag max_windows).
+// '-' and '_' are the same in names (--max-windows is flag max_windows);
+// a std::vector<std::string> flag given twice accumulates (comma-joined).
 // Thread-safety: mutates global flag values; call from main() only.
-#ifndef EQAT_CLIENT_FLAG_PARSER_H_
-#define EQAT_CLIENT_FLAG_PARSER_H_
+#ifndef EQAT_COMMON_FLAG_PARSER_H_
+#define EQAT_COMMON_FLAG_PARSER_H_
 
 #include <set>
 #include <string>
@@ -33,4 +34,4 @@ std::string FlagsHelp(const std::set<std::string>& names);
 
 }  // namespace eqat
 
-#endif  // EQAT_CLIENT_FLAG_PARSER_H_
+#endif  // EQAT_COMMON_FLAG_PARSER_H_
