@@ -119,7 +119,7 @@ pid_is() {
     if [[ "$actual" == "$exe" ]]; then return 0; fi
     return 1
   fi
-  argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n1 || true)
+  argv0=$({ tr '\0' '\n' <"/proc/$pid/cmdline" | head -n1; } 2>/dev/null || true)
   if [[ -n "$argv0" && "$(basename "$argv0")" == "$(basename "$exe")" ]]; then return 0; fi
   return 1
 }

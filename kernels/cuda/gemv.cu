@@ -29,22 +29,34 @@ namespace cg = cooperative_groups;
 
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
-constexpr int kUnroll = 2;                      // units per warp per chunk
-constexpr int kChunkUnits = kWarps * kUnroll;   // 16 units
-constexpr int kChunkK = kChunkUnits * 32;       // 512 values of `in`
 constexpr int kMaxSplits = 8;                   // portable cluster size
 constexpr float kMagic = 8388608.0f;            // 2^23
 constexpr uint32_t kMagicBits = 0x4B000000u;
+
+// Units per warp per chunk: two keep more loads in flight where registers
+// allow; one where the accumulators (MT*VEC) or the words (BITS*VEC) are many.
+template <int BITS, int MT>
+constexpr int Unroll() {
+  return (BITS >= 8 || MT >= 8) ? 1 : 2;
+}
+template <int BITS, int MT>
+constexpr int ChunkUnits() {
+  return kWarps * Unroll<BITS, MT>();
+}
+template <int BITS, int MT>
+constexpr int ChunkK() {
+  return ChunkUnits<BITS, MT>() * 32;
+}
 
 template <int MT>
 constexpr int RedRows() {
   return MT < 4 ? MT : 4;
 }
 
-template <int MT, int VEC>
+template <int BITS, int MT, int VEC>
 constexpr size_t SmemFloats() {
   constexpr size_t tn = 32 * VEC;
-  constexpr size_t stage = static_cast<size_t>(MT) * kChunkK + static_cast<size_t>(MT) * kChunkUnits;
+  constexpr size_t stage = static_cast<size_t>(MT) * (ChunkK<BITS, MT>() + ChunkUnits<BITS, MT>());
   constexpr size_t reduce = kWarps * RedRows<MT>() * tn + MT * tn;
   return stage > reduce ? stage : reduce;
 }
@@ -58,6 +70,8 @@ template <int BITS, int MT>
 __device__ __forceinline__ void StageX(const __half* __restrict__ x, int m, int64_t K,
                                        int64_t k_begin, int64_t k_end, float* __restrict__ xs,
                                        float* __restrict__ xsum, bool x_vec) {
+  constexpr int kChunkK = ChunkK<BITS, MT>();
+  constexpr int kChunkUnits = ChunkUnits<BITS, MT>();
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   if (x_vec) {  // K % 8 == 0 and x 16-byte aligned: 8 halves per thread
@@ -124,6 +138,9 @@ __global__ void __launch_bounds__(kThreads)
                int m, int K, int N, __half* __restrict__ y, int splits, bool x_vec) {
   constexpr int TN = 32 * VEC;
   constexpr int RS = RedRows<MT>();
+  constexpr int kUnroll = Unroll<BITS, MT>();
+  constexpr int kChunkK = ChunkK<BITS, MT>();
+  constexpr int kChunkUnits = ChunkUnits<BITS, MT>();
   extern __shared__ float4 smem4[];
   float* smem = reinterpret_cast<float*>(smem4);
   float* xs = smem;                    // [MT][kChunkK]
@@ -299,7 +316,7 @@ struct Args {
 
 template <int BITS, int MT, int VEC, bool CLUSTER>
 cudaError_t LaunchOne(const Args& a, int splits, cudaStream_t stream) {
-  constexpr size_t smem = SmemFloats<MT, VEC>() * sizeof(float);
+  constexpr size_t smem = SmemFloats<BITS, MT, VEC>() * sizeof(float);
   static_assert(smem <= 48 * 1024, "needs a dynamic shared memory opt-in");
   constexpr int TN = 32 * VEC;
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>((a.N + TN - 1) / TN));

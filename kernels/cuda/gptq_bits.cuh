@@ -38,7 +38,7 @@ __device__ __forceinline__ uint32_t ReadPacked(const uint32_t* __restrict__ row,
 // unit in w[b]). With j a compile-time constant after unrolling, this is one
 // shift and one mask (two shifts for the straddling 3-bit values 10 and 21).
 template <int BITS>
-__device__ __forceinline__ uint32_t UnitValue(const uint32_t (&w)[BITS], int j) {
+__host__ __device__ __forceinline__ uint32_t UnitValue(const uint32_t (&w)[BITS], int j) {
   const int pos = j * BITS;
   const int wi = pos >> 5;
   const int off = pos & 31;
@@ -58,7 +58,7 @@ __host__ __device__ constexpr int XShift(int bits, int j) {
 }
 
 template <int BITS, int VEC>
-__device__ __forceinline__ uint32_t UnitMantissa(const uint32_t (&w)[BITS][VEC], int c, int j) {
+__host__ __device__ __forceinline__ uint32_t UnitMantissa(const uint32_t (&w)[BITS][VEC], int c, int j) {
   constexpr uint32_t kMask = (1u << BITS) - 1u;
   if constexpr (BITS == 3) {
     const int pos = j * BITS;

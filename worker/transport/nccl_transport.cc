@@ -89,7 +89,7 @@ class NcclLink {
     const ncclResult_t r = ncclCommInitRankConfig(&link->comm_, c.nranks, id, c.rank, &config);
     if (r != ncclSuccess && r != ncclInProgress) {
       absl::Status s = NcclStatus(r, "ncclCommInitRankConfig", link->comm_);
-      link->Break(s);
+      (void)link->Break(s);
       return s;
     }
     RETURN_IF_ERROR(link->AwaitComm("NCCL communicator init (peers did not join)"));

@@ -1,0 +1,104 @@
+// eqat-coordinator: the gRPC QuantizationService + Cluster service, job
+// state in SQLite, Prometheus metrics. Thin: flags, wiring, signal handling.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "common/flag_parser.h"
+#include "common/metrics.h"
+#include "common/metrics_http.h"
+#include "coordinator/job_store.h"
+#include "coordinator/scheduler.h"
+#include "coordinator/service.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464", "Prometheus /metrics listen address");
+ABSL_FLAG(std::string, state_dir, "", "folder for the job database (required)");
+ABSL_FLAG(std::vector<std::string>, allowed_root, {}, "folders jobs may read and write (repeatable)");
+ABSL_FLAG(int32_t, worker_timeout_s, 15, "seconds without heartbeat before a worker is marked down");
+
+namespace {
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::cout << "usage: eqat-coordinator [flags]\n"
+                << eqat::FlagsHelp({"listen", "metrics_listen", "state_dir", "allowed_root",
+                                    "worker_timeout_s"});
+      return 0;
+    }
+  }
+  auto parsed = eqat::ParseSubcommandFlags(
+      args, {"listen", "metrics_listen", "state_dir", "allowed_root", "worker_timeout_s"});
+  if (!parsed.ok()) {
+    std::cerr << "eqat-coordinator: " << parsed.status().message() << "\n";
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_state_dir).empty()) {
+    std::cerr << "eqat-coordinator: --state-dir: is required\n";
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_allowed_root).empty()) {
+    std::cerr << "eqat-coordinator: --allowed-root: give at least one folder\n";
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_worker_timeout_s) < 1) {
+    std::cerr << "eqat-coordinator: --worker-timeout-s: must be >= 1\n";
+    return 2;
+  }
+  auto store = eqat::JobStore::Open(absl::GetFlag(FLAGS_state_dir));
+  if (!store.ok()) {
+    std::cerr << "eqat-coordinator: " << store.status().message() << "\n";
+    return 2;
+  }
+  eqat::metrics::Registry registry;
+  eqat::SchedulerOptions so;
+  so.allowed_roots = absl::GetFlag(FLAGS_allowed_root);
+  so.worker_timeout = absl::Seconds(absl::GetFlag(FLAGS_worker_timeout_s));
+  eqat::Scheduler scheduler(so, store->get(), &registry);
+  if (auto st = scheduler.Recover(); !st.ok()) {
+    std::cerr << "eqat-coordinator: recovering jobs: " << st.message() << "\n";
+    return 1;
+  }
+  auto exposer = eqat::metrics::Exposer::Create(absl::GetFlag(FLAGS_metrics_listen), &registry);
+  if (!exposer.ok()) {
+    std::cerr << "eqat-coordinator: --metrics-listen: " << exposer.status().message() << "\n";
+    return 2;
+  }
+  (*exposer)->SetPreScrapeHook([&] { eqat::metrics::UpdateProcessMetrics(registry); });
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  eqat::QuantizationServiceImpl api(&scheduler);
+  eqat::ClusterServiceImpl cluster(&scheduler);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&api);
+  builder.RegisterService(&cluster);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    std::cerr << "eqat-coordinator: --listen: cannot listen on " << absl::GetFlag(FLAGS_listen) << "\n";
+    return 2;
+  }
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  std::cout << "eqat-coordinator listening on " << absl::GetFlag(FLAGS_listen) << " (port " << port
+            << "), metrics on port " << (*exposer)->port() << std::endl;
+  while (!g_stop) {
+    scheduler.Tick();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return 0;
+}

@@ -1,0 +1,724 @@
+// Activation transports: one shared suite (TransportTest) runs against every
+// implementation — inproc, TCP on 127.0.0.1, NCCL loopback (>= 1 GPU) and
+// NCCL two-rank (>= 2 GPUs); the NCCL ones skip without devices or without an
+// NCCL build. Then wire-format tests (frame codec) and TCP-only tests that
+// speak raw bytes to the listener.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <future>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "worker/transport/activation_transport.h"
+#include "worker/transport/frame_codec.h"
+#include "worker/transport/inproc_transport.h"
+#include "worker/transport/nccl_transport.h"
+#include "worker/transport/tcp_transport.h"
+
+namespace eqat {
+namespace {
+
+using std::chrono::milliseconds;
+
+// ---- implementations under test ----
+
+struct Impl {
+  std::string name;
+  std::function<std::string()> unavailable;  // skip reason, "" when usable
+  std::function<absl::StatusOr<ActivationChannel>(const TransportOptions&)> make;
+  bool observes_dead_peer = true;       // a vanished peer reads as Unavailable
+  bool buffer_set_by_options = true;    // max_buffered_frames bounds in-flight frames
+};
+
+absl::StatusOr<ActivationChannel> MakeTcp(const TransportOptions& o) {
+  auto listener = TcpActivationListener::Create("127.0.0.1:0", o);
+  if (!listener.ok()) return listener.status();
+  const std::string address = absl::StrCat("127.0.0.1:", (*listener)->port());
+  auto connecting = std::async(std::launch::async,
+                               [&] { return TcpActivationSender::Connect(address, o); });
+  auto receiver = (*listener)->Accept(absl::Seconds(5));
+  auto sender = connecting.get();
+  if (!receiver.ok()) return receiver.status();
+  if (!sender.ok()) return sender.status();
+  ActivationChannel c;
+  c.sender = std::move(*sender);
+  c.receiver = std::move(*receiver);
+  return c;
+}
+
+#if defined(EQAT_WITH_NCCL)
+absl::StatusOr<ActivationChannel> MakeNcclPair(const TransportOptions& o) {
+  auto id = NcclActivationTransport::NewUniqueId();
+  if (!id.ok()) return id.status();
+  NcclLinkConfig tx{*id, 0, 2, 1, 0, int64_t{1} << 20};
+  NcclLinkConfig rx{*id, 1, 2, 0, 1, int64_t{1} << 20};
+  auto sending = std::async(std::launch::async,
+                            [&] { return NcclActivationTransport::CreateSender(tx, o); });
+  auto receiver = NcclActivationTransport::CreateReceiver(rx, o);
+  auto sender = sending.get();
+  if (!receiver.ok()) return receiver.status();
+  if (!sender.ok()) return sender.status();
+  ActivationChannel c;
+  c.sender = std::move(*sender);
+  c.receiver = std::move(*receiver);
+  return c;
+}
+#endif
+
+std::vector<Impl> AllImpls() {
+  std::vector<Impl> impls;
+  impls.push_back({"inproc", [] { return std::string(); },
+                   [](const TransportOptions& o) { return CreateInprocChannel(o); }});
+  impls.push_back({"tcp", [] { return std::string(); }, MakeTcp});
+#if defined(EQAT_WITH_NCCL)
+  impls.push_back({"nccl_loopback",
+                   [] {
+                     return NcclActivationTransport::DeviceCount() >= 1 ? std::string()
+                                                                         : "no CUDA device";
+                   },
+                   [](const TransportOptions& o) {
+                     return NcclActivationTransport::CreateLoopback(0, o, int64_t{1} << 20);
+                   }});
+  impls.push_back({"nccl_two_rank",
+                   [] {
+                     return NcclActivationTransport::DeviceCount() >= 2 ? std::string()
+                                                                         : "fewer than 2 CUDA devices";
+                   },
+                   MakeNcclPair, /*observes_dead_peer=*/false, /*buffer_set_by_options=*/false});
+#else
+  for (const char* name : {"nccl_loopback", "nccl_two_rank"}) {
+    impls.push_back({name, [] { return std::string("built without NCCL"); }, nullptr});
+  }
+#endif
+  return impls;
+}
+
+const Impl& FindImpl(const std::string& name) {
+  static const std::vector<Impl>* impls = new std::vector<Impl>(AllImpls());
+  for (const Impl& i : *impls) {
+    if (i.name == name) return i;
+  }
+  std::abort();
+}
+
+// ---- helpers ----
+
+TransportOptions TestOptions() {
+  TransportOptions o;
+  o.timeout = absl::Seconds(5);
+  return o;
+}
+
+// Random values plus NaN, infinities, -0 and a denormal, in `dtype`.
+torch::Tensor Sample(std::vector<int64_t> shape, torch::ScalarType dtype, int seed) {
+  torch::manual_seed(seed);
+  torch::Tensor t = torch::randn(shape).to(dtype);
+  if (t.numel() >= 5) {
+    torch::Tensor flat = t.view({-1});
+    flat[0] = std::numeric_limits<float>::quiet_NaN();
+    flat[1] = std::numeric_limits<float>::infinity();
+    flat[2] = -std::numeric_limits<float>::infinity();
+    flat[3] = -0.0f;
+    flat[4] = 1e-40f;
+  }
+  return t;
+}
+
+TensorFrame Frame(std::string tag, int64_t index, torch::Tensor t, bool eos = false) {
+  TensorFrame f;
+  f.tag = std::move(tag);
+  f.index = index;
+  f.tensor = std::move(t);
+  f.end_of_stream = eos;
+  return f;
+}
+
+void ExpectSameFrame(const TensorFrame& want, const TensorFrame& got) {
+  EXPECT_EQ(got.tag, want.tag);
+  EXPECT_EQ(got.index, want.index);
+  EXPECT_EQ(got.end_of_stream, want.end_of_stream);
+  ASSERT_TRUE(got.tensor.defined());
+  EXPECT_EQ(got.tensor.scalar_type(), want.tensor.scalar_type());
+  EXPECT_EQ(got.tensor.sizes(), want.tensor.sizes());
+  EXPECT_TRUE(got.tensor.is_contiguous());
+  torch::Tensor w = want.tensor.contiguous();
+  const size_t bytes = w.numel() * w.element_size();
+  ASSERT_EQ(static_cast<size_t>(got.tensor.numel() * got.tensor.element_size()), bytes);
+  EXPECT_EQ(std::memcmp(got.tensor.data_ptr(), w.data_ptr(), bytes), 0)
+      << "payload differs for " << want.tag << "@" << want.index;
+}
+
+double SecondsSince(absl::Time t0) { return absl::ToDoubleSeconds(absl::Now() - t0); }
+
+// ---- shared suite ----
+
+class TransportTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    impl_ = &FindImpl(GetParam());
+    const std::string why = impl_->unavailable();
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+  ActivationChannel Make(const TransportOptions& o) {
+    auto c = impl_->make(o);
+    EXPECT_TRUE(c.ok()) << c.status();
+    if (!c.ok()) return {};
+    return std::move(*c);
+  }
+  const Impl* impl_ = nullptr;
+};
+
+TEST_P(TransportTest, RoundTripKeepsOrderTagsDtypesAndBits) {
+  ActivationChannel c = Make(TestOptions());
+  ASSERT_TRUE(c.sender && c.receiver);
+  std::vector<TensorFrame> frames;
+  frames.push_back(Frame("fp", 0, Sample({2, 16, 32}, torch::kFloat32, 1)));
+  frames.push_back(Frame("quant", 0, Sample({2, 16, 32}, torch::kBFloat16, 2)));
+  frames.push_back(Frame("fp", 2, Sample({3, 16, 32}, torch::kFloat16, 3)));
+  frames.push_back(Frame("quant", 2, Sample({3, 32, 16}, torch::kFloat32, 4).transpose(1, 2)));
+  frames.push_back(Frame("fp", 5, torch::empty({0, 16, 32})));
+  frames.push_back(Frame("quant", 5, Sample({4, 128, 2048}, torch::kFloat32, 5)));  // 4 MiB
+  frames.push_back(Frame("fp", 9, Sample({1, 16, 32}, torch::kBFloat16, 6)));
+  auto sending = std::async(std::launch::async, [&]() -> absl::Status {
+    for (const TensorFrame& f : frames) {
+      absl::Status s = c.sender->Send(f);
+      if (!s.ok()) return s;
+    }
+    return c.sender->Close();
+  });
+  for (const TensorFrame& want : frames) {
+    auto got = c.receiver->Recv(absl::Seconds(2));
+    ASSERT_TRUE(got.ok()) << got.status();
+    ExpectSameFrame(want, *got);
+  }
+  ASSERT_EQ(sending.wait_for(milliseconds(2000)), std::future_status::ready);
+  EXPECT_TRUE(sending.get().ok());
+  for (int i = 0; i < 2; ++i) {
+    auto end = c.receiver->Recv(absl::Seconds(1));
+    EXPECT_EQ(end.status().code(), absl::StatusCode::kOutOfRange) << end.status();
+  }
+}
+
+TEST_P(TransportTest, FrameMarkedEndOfStreamIsTheLast) {
+  ActivationChannel c = Make(TestOptions());
+  ASSERT_TRUE(c.sender && c.receiver);
+  TensorFrame last = Frame("quant", 7, Sample({2, 4, 8}, torch::kFloat16, 7), /*eos=*/true);
+  ASSERT_TRUE(c.sender->Send(last).ok());
+  EXPECT_EQ(c.sender->Send(Frame("fp", 9, torch::zeros({1}))).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(c.sender->Close().ok());
+  EXPECT_TRUE(c.sender->Close().ok());  // idempotent
+  auto got = c.receiver->Recv(absl::Seconds(2));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ExpectSameFrame(last, *got);
+  EXPECT_EQ(c.receiver->Recv(absl::Seconds(1)).status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST_P(TransportTest, RecvTimeoutIsDeadlineExceededAndStreamStaysUsable) {
+  ActivationChannel c = Make(TestOptions());
+  ASSERT_TRUE(c.sender && c.receiver);
+  const absl::Time t0 = absl::Now();
+  auto none = c.receiver->Recv(absl::Milliseconds(150));
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kDeadlineExceeded) << none.status();
+  EXPECT_GE(SecondsSince(t0), 0.14);
+  EXPECT_LT(SecondsSince(t0), 1.0);
+  EXPECT_EQ(c.receiver->Recv(absl::ZeroDuration()).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  TensorFrame f = Frame("fp", 0, Sample({2, 8}, torch::kFloat32, 8));
+  auto sending = std::async(std::launch::async, [&] { return c.sender->Send(f); });
+  auto got = c.receiver->Recv(absl::Seconds(2));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ExpectSameFrame(f, *got);
+  EXPECT_TRUE(sending.get().ok());
+}
+
+TEST_P(TransportTest, InvalidFramesAreRefusedAndStreamStaysUsable) {
+  TransportOptions o = TestOptions();
+  o.max_frame_bytes = 1 << 20;
+  ActivationChannel c = Make(o);
+  ASSERT_TRUE(c.sender && c.receiver);
+  const auto code = [&](const TensorFrame& f) { return c.sender->Send(f).code(); };
+  EXPECT_EQ(code(Frame("fp", 0, torch::Tensor())), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Frame("fp", 0, torch::zeros({2, 2}, torch::kInt32))),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Frame("fp", 0, torch::zeros({2, 2}, torch::kFloat64))),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Frame("fp", 0, torch::zeros({1, 1, 1, 1, 1, 1, 1, 1, 1}))),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Frame(std::string(300, 't'), 0, torch::zeros({1}))),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Frame("fp", -1, torch::zeros({1}))), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Frame("fp", 0, torch::zeros({(1 << 18) + 1}))),  // > 1 MiB
+            absl::StatusCode::kInvalidArgument);
+  TensorFrame ok = Frame("fp", 0, Sample({1, 1, 1, 1, 1, 1, 1, 3}, torch::kFloat32, 9));
+  ASSERT_TRUE(c.sender->Send(ok).ok());
+  auto got = c.receiver->Recv(absl::Seconds(2));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ExpectSameFrame(ok, *got);
+}
+
+TEST_P(TransportTest, BackpressureBlocksSenderUntilReceiverReads) {
+  TransportOptions o = TestOptions();
+  o.max_buffered_frames = 2;
+  o.socket_buffer_bytes = 32 << 10;
+  ActivationChannel c = Make(o);
+  ASSERT_TRUE(c.sender && c.receiver);
+  constexpr int kFrames = 8;
+  std::vector<TensorFrame> frames;
+  for (int i = 0; i < kFrames; ++i) {
+    frames.push_back(Frame(i % 2 ? "quant" : "fp", i, Sample({4, 128, 256}, torch::kFloat32, i)));
+  }  // 512 KiB each: far more than the socket buffers hold
+  std::atomic<int> sent{0};
+  auto sending = std::async(std::launch::async, [&]() -> absl::Status {
+    for (const TensorFrame& f : frames) {
+      absl::Status s = c.sender->Send(f);
+      if (!s.ok()) return s;
+      ++sent;
+    }
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(sending.wait_for(milliseconds(400)), std::future_status::timeout)
+      << "Send never blocked";
+  const int before_reading = sent.load();
+  EXPECT_LT(before_reading, kFrames);
+  if (impl_->buffer_set_by_options) {
+    // 2 queued frames; the 3rd may be in flight, the 4th+ must wait for Recv.
+    EXPECT_LE(before_reading, 3);
+    EXPECT_GE(before_reading, 2);
+  }
+  for (int i = 0; i < kFrames; ++i) {
+    auto got = c.receiver->Recv(absl::Seconds(2));
+    ASSERT_TRUE(got.ok()) << got.status();
+    ExpectSameFrame(frames[i], *got);
+    if (i == 0) {
+      // Reading frees room: the sender moves on without further reads.
+      const absl::Time t0 = absl::Now();
+      while (sent.load() == before_reading && SecondsSince(t0) < 1.0) absl::SleepFor(absl::Milliseconds(2));
+      EXPECT_GT(sent.load(), before_reading);
+    }
+  }
+  ASSERT_EQ(sending.wait_for(milliseconds(2000)), std::future_status::ready);
+  EXPECT_TRUE(sending.get().ok());
+}
+
+TEST_P(TransportTest, DeadSenderIsUnavailableAfterItsFrames) {
+  ActivationChannel c = Make(TestOptions());
+  ASSERT_TRUE(c.sender && c.receiver);
+  std::vector<TensorFrame> frames = {Frame("fp", 0, Sample({2, 8, 16}, torch::kFloat32, 10)),
+                                     Frame("quant", 0, Sample({2, 8, 16}, torch::kBFloat16, 11))};
+  for (const TensorFrame& f : frames) ASSERT_TRUE(c.sender->Send(f).ok());
+  c.sender.reset();  // dies mid-stream: no Close()
+  for (const TensorFrame& want : frames) {
+    auto got = c.receiver->Recv(absl::Seconds(2));
+    ASSERT_TRUE(got.ok()) << got.status();
+    ExpectSameFrame(want, *got);
+  }
+  const absl::Time t0 = absl::Now();
+  auto dead = c.receiver->Recv(impl_->observes_dead_peer ? absl::Seconds(5) : absl::Milliseconds(300));
+  if (impl_->observes_dead_peer) {
+    EXPECT_EQ(dead.status().code(), absl::StatusCode::kUnavailable) << dead.status();
+    EXPECT_LT(SecondsSince(t0), 1.0);
+    EXPECT_EQ(c.receiver->Recv(absl::Seconds(1)).status().code(), absl::StatusCode::kUnavailable);
+  } else {
+    EXPECT_TRUE(absl::IsUnavailable(dead.status()) || absl::IsDeadlineExceeded(dead.status()))
+        << dead.status();
+  }
+}
+
+TEST_P(TransportTest, VanishedReceiverFailsSendWithinTimeout) {
+  TransportOptions o = TestOptions();
+  o.timeout = absl::Seconds(1);
+  o.max_buffered_frames = 2;
+  o.socket_buffer_bytes = 32 << 10;
+  ActivationChannel c = Make(o);
+  ASSERT_TRUE(c.sender && c.receiver);
+  TensorFrame f = Frame("fp", 0, Sample({4, 64, 256}, torch::kFloat32, 12));  // 256 KiB
+  c.receiver.reset();
+  const absl::Time t0 = absl::Now();
+  absl::Status s;
+  for (int i = 0; i < 64 && s.ok(); ++i) s = c.sender->Send(f);
+  EXPECT_TRUE(absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) << s;
+  EXPECT_LT(SecondsSince(t0), 1.8);
+  EXPECT_EQ(c.sender->Send(f).code(), s.code());  // the stream stays broken
+}
+
+TEST_P(TransportTest, StalledReceiverTimesOutSend) {
+  TransportOptions o = TestOptions();
+  o.timeout = absl::Milliseconds(300);
+  o.max_buffered_frames = 1;
+  o.socket_buffer_bytes = 32 << 10;
+  ActivationChannel c = Make(o);
+  ASSERT_TRUE(c.sender && c.receiver);
+  TensorFrame f = Frame("quant", 0, Sample({4, 128, 256}, torch::kFloat32, 13));  // 512 KiB
+  const absl::Time t0 = absl::Now();
+  absl::Status s;
+  int sent = 0;
+  for (; sent < 64 && s.ok(); ++sent) s = c.sender->Send(f);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_GE(SecondsSince(t0), 0.29);
+  EXPECT_LT(SecondsSince(t0), 1.5);
+  EXPECT_LE(sent, 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTransports, TransportTest,
+                         ::testing::Values("inproc", "tcp", "nccl_loopback", "nccl_two_rank"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+// ---- frame header codec ----
+
+FrameHeader ValidHeader() {
+  FrameHeader h;
+  h.tag = "quant";
+  h.index = 42;
+  h.has_tensor = true;
+  h.dtype = torch::kBFloat16;
+  h.shape = {3, 5, 7};
+  h.payload_bytes = 3 * 5 * 7 * 2;
+  return h;
+}
+
+TEST(TransportFrameCodecTest, EncodeDecodeRoundTrip) {
+  uint8_t buf[kFrameHeaderBytes];
+  EncodeFrameHeader(ValidHeader(), buf);
+  auto h = DecodeFrameHeader(buf, kMaxFrameBytesLimit);
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->tag, "quant");
+  EXPECT_EQ(h->index, 42);
+  EXPECT_TRUE(h->has_tensor);
+  EXPECT_FALSE(h->end_of_stream);
+  EXPECT_EQ(h->dtype, torch::kBFloat16);
+  EXPECT_EQ(h->shape, (std::vector<int64_t>{3, 5, 7}));
+  EXPECT_EQ(h->payload_bytes, 210);
+
+  FrameHeader eos;
+  eos.end_of_stream = true;
+  EncodeFrameHeader(eos, buf);
+  auto e = DecodeFrameHeader(buf, kMaxFrameBytesLimit);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_TRUE(e->end_of_stream);
+  EXPECT_FALSE(e->has_tensor);
+}
+
+TEST(TransportFrameCodecTest, EverySingleByteCorruptionIsDataLoss) {
+  uint8_t good[kFrameHeaderBytes];
+  EncodeFrameHeader(ValidHeader(), good);
+  for (size_t i = 0; i < kFrameHeaderBytes; ++i) {
+    uint8_t bad[kFrameHeaderBytes];
+    std::memcpy(bad, good, sizeof(bad));
+    bad[i] ^= 0x5a;
+    EXPECT_EQ(DecodeFrameHeader(bad, kMaxFrameBytesLimit).status().code(),
+              absl::StatusCode::kDataLoss)
+        << "byte " << i;
+  }
+}
+
+TEST(TransportFrameCodecTest, SealedButInvalidHeadersAreDataLoss) {
+  struct Case {
+    const char* name;
+    std::function<void(uint8_t*)> patch;
+  };
+  const auto put64 = [](uint8_t* p, uint64_t v) {
+    for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  const std::vector<Case> cases = {
+      {"rank 9", [](uint8_t* b) { b[7] = 9; }},
+      {"unknown dtype", [](uint8_t* b) { b[6] = 7; }},
+      {"unknown flag", [](uint8_t* b) { b[5] |= 0x80; }},
+      {"version", [](uint8_t* b) { b[4] = 2; }},
+      {"tag length 300", [](uint8_t* b) { b[8] = 300 & 0xff; b[9] = 300 >> 8; }},
+      {"tag padding", [](uint8_t* b) { b[359] = 'x'; }},
+      {"reserved", [](uint8_t* b) { b[12] = 1; }},
+      {"payload mismatch", [&](uint8_t* b) { put64(b + 32, 211); }},
+      {"negative index", [&](uint8_t* b) { put64(b + 24, ~uint64_t{0}); }},
+      {"overflowing shape",
+       [&](uint8_t* b) {
+         put64(b + 40, uint64_t{1} << 40);
+         put64(b + 48, uint64_t{1} << 40);
+       }},
+      {"over 4 GiB",
+       [&](uint8_t* b) {  // consistent: [2^31, 3, 1] bf16 = 12 GiB
+         put64(b + 40, uint64_t{1} << 31);
+         put64(b + 48, 3);
+         put64(b + 56, 1);
+         put64(b + 32, (uint64_t{1} << 31) * 3 * 2);
+       }},
+      {"unused dim set", [&](uint8_t* b) { put64(b + 40 + 8 * 5, 1); }},
+      {"eos without tensor but dims",
+       [&](uint8_t* b) { b[5] = 1; }},
+  };
+  for (const Case& c : cases) {
+    uint8_t buf[kFrameHeaderBytes];
+    EncodeFrameHeader(ValidHeader(), buf);
+    c.patch(buf);
+    SealFrameHeader(buf);
+    EXPECT_EQ(DecodeFrameHeader(buf, kMaxFrameBytesLimit).status().code(),
+              absl::StatusCode::kDataLoss)
+        << c.name;
+  }
+  // A caller's smaller cap is enforced too.
+  uint8_t buf[kFrameHeaderBytes];
+  EncodeFrameHeader(ValidHeader(), buf);
+  EXPECT_EQ(DecodeFrameHeader(buf, 209).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(DecodeFrameHeader(buf, 210).ok());
+}
+
+TEST(TransportOptionsTest, BadOptionsAreInvalidArgument) {
+  TransportOptions o;
+  o.max_buffered_frames = 0;
+  EXPECT_EQ(CreateInprocChannel(o).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TcpActivationListener::Create("127.0.0.1:0", o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o = TransportOptions();
+  o.max_frame_bytes = kMaxFrameBytesLimit + 1;
+  EXPECT_EQ(CreateInprocChannel(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o = TransportOptions();
+  o.timeout = absl::ZeroDuration();
+  EXPECT_EQ(TcpActivationSender::Connect("127.0.0.1:1", o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// ---- TCP: raw bytes against the listener ----
+
+class TcpTransportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_ = TestOptions();
+    auto l = TcpActivationListener::Create("127.0.0.1:0", options_);
+    ASSERT_TRUE(l.ok()) << l.status();
+    listener_ = std::move(*l);
+  }
+  void TearDown() override {
+    if (raw_ >= 0) ::close(raw_);
+  }
+
+  // Connects a raw socket (no handshake yet).
+  void ConnectRaw() {
+    raw_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(raw_, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(listener_->port()));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(raw_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  }
+  void WriteRaw(const void* data, size_t n) {
+    ASSERT_EQ(::send(raw_, data, n, MSG_NOSIGNAL), static_cast<ssize_t>(n));
+  }
+  static std::string Hello(uint32_t version = kTcpProtocolVersion) {
+    std::string h(kTcpSenderHelloMagic, 8);
+    for (int i = 0; i < 4; ++i) h.push_back(static_cast<char>(version >> (8 * i)));
+    h.append(4, '\0');
+    return h;
+  }
+  // Raw connection with a completed handshake, and its receiver.
+  std::unique_ptr<ActivationReceiver> Handshake() {
+    ConnectRaw();
+    const std::string hello = Hello();
+    WriteRaw(hello.data(), hello.size());
+    auto r = listener_->Accept(absl::Seconds(2));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? std::move(*r) : nullptr;
+  }
+
+  TransportOptions options_;
+  std::unique_ptr<TcpActivationListener> listener_;
+  int raw_ = -1;
+};
+
+TEST_F(TcpTransportTest, CorruptFrameBytesAreDataLoss) {
+  struct Case {
+    const char* name;
+    std::function<void(uint8_t*)> patch;
+  };
+  const std::vector<Case> cases = {
+      {"garbage", [](uint8_t* b) { std::memset(b, 0xab, kFrameHeaderBytes); }},
+      {"flipped dim", [](uint8_t* b) { b[40] ^= 1; }},
+      {"sealed huge shape",
+       [](uint8_t* b) {
+         b[7] = 9;
+         SealFrameHeader(b);
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::unique_ptr<ActivationReceiver> receiver = Handshake();
+    ASSERT_NE(receiver, nullptr);
+    uint8_t hdr[kFrameHeaderBytes];
+    EncodeFrameHeader(ValidHeader(), hdr);
+    c.patch(hdr);
+    WriteRaw(hdr, sizeof(hdr));
+    const absl::Time t0 = absl::Now();
+    auto got = receiver->Recv(absl::Seconds(2));
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+    EXPECT_LT(SecondsSince(t0), 1.0);
+    EXPECT_EQ(receiver->Recv(absl::Seconds(1)).status().code(), absl::StatusCode::kDataLoss);
+    ::close(raw_);
+    raw_ = -1;
+  }
+}
+
+TEST_F(TcpTransportTest, FrameAboveReceiverCapIsDataLoss) {
+  options_.max_frame_bytes = 1 << 20;
+  auto l = TcpActivationListener::Create("127.0.0.1:0", options_);
+  ASSERT_TRUE(l.ok());
+  listener_ = std::move(*l);
+  std::unique_ptr<ActivationReceiver> receiver = Handshake();
+  ASSERT_NE(receiver, nullptr);
+  FrameHeader h = ValidHeader();
+  h.dtype = torch::kFloat32;
+  h.shape = {1024, 1024};  // 4 MiB > 1 MiB cap
+  h.payload_bytes = 4 << 20;
+  uint8_t hdr[kFrameHeaderBytes];
+  EncodeFrameHeader(h, hdr);
+  WriteRaw(hdr, sizeof(hdr));
+  EXPECT_EQ(receiver->Recv(absl::Seconds(2)).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(TcpTransportTest, SenderDyingMidFrameIsUnavailable) {
+  std::unique_ptr<ActivationReceiver> receiver = Handshake();
+  ASSERT_NE(receiver, nullptr);
+  FrameHeader h = ValidHeader();
+  h.dtype = torch::kFloat32;
+  h.shape = {256, 1024};  // 1 MiB announced
+  h.payload_bytes = 1 << 20;
+  uint8_t hdr[kFrameHeaderBytes];
+  EncodeFrameHeader(h, hdr);
+  WriteRaw(hdr, sizeof(hdr));
+  std::vector<char> part(1000, 'x');
+  WriteRaw(part.data(), part.size());
+  ::close(raw_);
+  raw_ = -1;
+  const absl::Time t0 = absl::Now();
+  auto got = receiver->Recv(absl::Seconds(5));
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
+  EXPECT_LT(SecondsSince(t0), 1.0);
+}
+
+TEST_F(TcpTransportTest, SenderStallingMidFrameIsUnavailableAfterTimeout) {
+  options_.timeout = absl::Milliseconds(200);
+  auto l = TcpActivationListener::Create("127.0.0.1:0", options_);
+  ASSERT_TRUE(l.ok());
+  listener_ = std::move(*l);
+  std::unique_ptr<ActivationReceiver> receiver = Handshake();
+  ASSERT_NE(receiver, nullptr);
+  uint8_t hdr[kFrameHeaderBytes];
+  EncodeFrameHeader(ValidHeader(), hdr);
+  WriteRaw(hdr, 100);  // a third of a header, then silence (socket stays open)
+  const absl::Time t0 = absl::Now();
+  auto got = receiver->Recv(absl::Seconds(3));
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
+  EXPECT_GE(SecondsSince(t0), 0.15);
+  EXPECT_LT(SecondsSince(t0), 1.0);
+}
+
+TEST_F(TcpTransportTest, IdleSenderIsNotAStall) {
+  options_.timeout = absl::Milliseconds(100);
+  auto l = TcpActivationListener::Create("127.0.0.1:0", options_);
+  ASSERT_TRUE(l.ok());
+  listener_ = std::move(*l);
+  std::unique_ptr<ActivationReceiver> receiver = Handshake();
+  ASSERT_NE(receiver, nullptr);
+  // Between frames the sender may think for longer than the timeout.
+  EXPECT_EQ(receiver->Recv(absl::Milliseconds(300)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  FrameHeader eos;
+  eos.end_of_stream = true;
+  uint8_t hdr[kFrameHeaderBytes];
+  EncodeFrameHeader(eos, hdr);
+  WriteRaw(hdr, sizeof(hdr));
+  EXPECT_EQ(receiver->Recv(absl::Seconds(2)).status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(TcpTransportTest, BadHelloFailsAcceptButListenerStaysUsable) {
+  ConnectRaw();
+  const char junk[] = "GET / HTTP/1.1\r\n\r\n";
+  WriteRaw(junk, sizeof(junk) - 1);
+  auto r = listener_->Accept(absl::Seconds(2));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  ::close(raw_);
+  raw_ = -1;
+  EXPECT_NE(Handshake(), nullptr);
+}
+
+TEST_F(TcpTransportTest, VersionMismatchIsFailedPrecondition) {
+  ConnectRaw();
+  const std::string hello = Hello(99);
+  WriteRaw(hello.data(), hello.size());
+  auto r = listener_->Accept(absl::Seconds(2));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  char reply[kTcpHelloBytes];
+  ASSERT_EQ(::recv(raw_, reply, sizeof(reply), MSG_WAITALL), static_cast<ssize_t>(sizeof(reply)));
+  EXPECT_EQ(std::string(reply, 8), std::string(kTcpReceiverHelloMagic, 8));
+  EXPECT_NE(reply[12], 0);  // rejected
+}
+
+TEST_F(TcpTransportTest, AcceptTimesOut) {
+  const absl::Time t0 = absl::Now();
+  EXPECT_EQ(listener_->Accept(absl::Milliseconds(100)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(SecondsSince(t0), 1.0);
+}
+
+TEST_F(TcpTransportTest, ConnectToClosedPortIsUnavailable) {
+  const int port = listener_->port();
+  listener_.reset();
+  const absl::Time t0 = absl::Now();
+  auto s = TcpActivationSender::Connect(absl::StrCat("127.0.0.1:", port), options_);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnavailable) << s.status();
+  EXPECT_LT(SecondsSince(t0), 1.0);
+}
+
+TEST_F(TcpTransportTest, ConnectToNonTransportPeerIsDataLoss) {
+  // A plain server on 127.0.0.1 that answers the hello with junk.
+  const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(server, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(server, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(server, 1), 0);
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(::getsockname(server, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  auto connecting = std::async(std::launch::async, [&] {
+    return TcpActivationSender::Connect(absl::StrCat("127.0.0.1:", ntohs(a.sin_port)), options_);
+  });
+  const int conn = ::accept(server, nullptr, nullptr);
+  ASSERT_GE(conn, 0);
+  char hello[kTcpHelloBytes];
+  ASSERT_EQ(::recv(conn, hello, sizeof(hello), MSG_WAITALL), static_cast<ssize_t>(sizeof(hello)));
+  EXPECT_EQ(std::string(hello, 8), std::string(kTcpSenderHelloMagic, 8));
+  const char junk[kTcpHelloBytes] = "SSH-2.0-nope\r\n";
+  ASSERT_EQ(::send(conn, junk, sizeof(junk), MSG_NOSIGNAL), static_cast<ssize_t>(sizeof(junk)));
+  auto sender = connecting.get();
+  EXPECT_EQ(sender.status().code(), absl::StatusCode::kDataLoss) << sender.status();
+  ::close(conn);
+  ::close(server);
+}
+
+TEST_F(TcpTransportTest, BadAddressesAreInvalidArgument) {
+  for (const char* a : {"127.0.0.1", ":0", "127.0.0.1:", "127.0.0.1:99999", "127.0.0.1:x1"}) {
+    EXPECT_EQ(TcpActivationListener::Create(a).status().code(), absl::StatusCode::kInvalidArgument)
+        << a;
+    EXPECT_EQ(TcpActivationSender::Connect(a).status().code(), absl::StatusCode::kInvalidArgument)
+        << a;
+  }
+}
+
+}  // namespace
+}  // namespace eqat
