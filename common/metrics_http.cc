@@ -1,5 +1,8 @@
 #include "common/metrics_http.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
+
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <netinet/in.h>
@@ -19,6 +22,19 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+
+// civetweb creates its threads with a small compiled-in stack size. In a
+// process that also loads LibTorch, the static TLS of its libraries no
+// longer fits in that stack and pthread_create fails ("Cannot create first
+// worker thread"). This definition interposes the libc function for the
+// whole process (it lives in the executable, which links this file whenever
+// it uses the Exposer) and raises requests below 1 MiB to 1 MiB.
+extern "C" int pthread_attr_setstacksize(pthread_attr_t* attr, size_t size) {
+  using Fn = int (*)(pthread_attr_t*, size_t);
+  static Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "pthread_attr_setstacksize"));
+  const size_t kMin = size_t{1} << 20;
+  return real(attr, size < kMin ? kMin : size);
+}
 
 namespace eqat::metrics {
 namespace {

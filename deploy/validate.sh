@@ -13,7 +13,8 @@
 #     workload and name existing ports; probes, volumeMounts, PVCs,
 #     configMapKeyRefs and $(VAR)s in args resolve; the embedded Prometheus
 #     config and scrape snippet pass promtool; the embedded alerts.yml equals
-#     deploy/prometheus/alerts.yml; kustomization resources exist.
+#     deploy/prometheus/alerts.yml; kustomization resources exist and
+#     `kubectl kustomize` renders them (when kubectl is installed).
 #  5. grafana-dashboard.json parses, ids are unique, panels fit the 24-column
 #     grid, every query is valid PromQL (promtool, via a generated rules file)
 #     and names only known eqat metrics.
@@ -66,7 +67,12 @@ else
     promtool test rules deploy/prometheus/alerts_test.yml
 fi
 
-# ---- 4-6. manifests, dashboard, Dockerfiles (python) ---------------------------
+# ---- 4-6. manifests, dashboard, Dockerfiles ------------------------------------
+if command -v kubectl >/dev/null; then
+  run "kubectl kustomize deploy/k8s (renders offline)" kubectl kustomize deploy/k8s
+else
+  skip "kubectl kustomize deploy/k8s: kubectl not installed"
+fi
 if ! command -v python3 >/dev/null; then
   bad "python3 not found"
 else
