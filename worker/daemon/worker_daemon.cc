@@ -1,0 +1,534 @@
+#include "worker/daemon/worker_daemon.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "common/metrics.h"
+#include "common/metrics_http.h"
+#include "common/rpc/grpc_status.h"
+#include "common/status_macros.h"
+#include "eqat/v1/cluster.grpc.pb.h"
+#include "worker/block_stage.h"
+#include "worker/finalize_stage.h"
+#include "worker/transport/tcp_transport.h"
+
+namespace eqat {
+namespace {
+
+// Thrown from training callbacks when the coordinator aborts the assignment;
+// caught at the assignment edge.
+struct AbortedByCoordinator {};
+
+absl::StatusOr<int64_t> ParseSize(const std::string& text) {
+  if (text.empty()) return absl::InvalidArgumentError("empty size");
+  double mult = 1;
+  std::string num = text;
+  char last = static_cast<char>(std::toupper(static_cast<unsigned char>(text.back())));
+  if (last == 'K' || last == 'M' || last == 'G') {
+    mult = last == 'K' ? 1024.0 : last == 'M' ? 1048576.0 : 1073741824.0;
+    num.pop_back();
+  }
+  char* end = nullptr;
+  double v = std::strtod(num.c_str(), &end);
+  if (num.empty() || *end != '\0' || !(v >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("bad size '", text, "'"));
+  }
+  return static_cast<int64_t>(v * mult);
+}
+
+QuantMethod MethodOf(const v1::JobSpec& s) {
+  auto m = ParseQuantMethod(s.method());
+  return m.ok() ? *m : QuantMethod::kEfficientQat;
+}
+
+}  // namespace
+
+struct WorkerDaemon::Impl {
+  WorkerDaemonOptions o;
+  std::atomic<bool> stop{false};
+  std::unique_ptr<v1::Cluster::Stub> stub;
+  std::unique_ptr<TcpActivationListener> listener;
+  metrics::Registry registry;
+  std::unique_ptr<metrics::Exposer> exposer;
+  metrics::Counter* steps = nullptr;
+  metrics::Histogram* step_seconds = nullptr;
+  metrics::Family<metrics::Counter>* transport_bytes = nullptr;
+  metrics::Counter* transport_wait = nullptr;
+  metrics::Family<metrics::Gauge>* block_loss = nullptr;
+  metrics::Gauge* tokens_per_second = nullptr;
+  metrics::Counter* blocks_done = nullptr;
+
+  absl::Mutex mu;
+  std::string worker_id ABSL_GUARDED_BY(mu);
+  std::string current ABSL_GUARDED_BY(mu);  // running assignment id
+  std::atomic<bool> abort_current{false};
+
+  std::string WorkerId() {
+    absl::MutexLock l(&mu);
+    return worker_id;
+  }
+
+  absl::Status Register() {
+    v1::RegisterRequest req;
+    req.set_data_address(o.advertise.empty() ? o.listen : o.advertise);
+    req.set_metrics_address(o.metrics_listen);
+    req.set_name(o.name);
+    req.mutable_capacity()->set_device(o.device);
+    req.mutable_capacity()->set_cpu_cores(static_cast<int>(std::thread::hardware_concurrency()));
+    req.mutable_capacity()->set_memory_bytes(sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE));
+    for (int attempt = 0; !stop; ++attempt) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::RegisterResponse resp;
+      grpc::Status st = stub->Register(&ctx, req, &resp);
+      if (st.ok()) {
+        absl::MutexLock l(&mu);
+        worker_id = resp.worker_id();
+        fprintf(stderr, "eqat-worker: registered as %s\n", worker_id.c_str());
+        return absl::OkStatus();
+      }
+      if (attempt % 10 == 0) {
+        fprintf(stderr, "eqat-worker: coordinator %s not reachable yet: %s\n",
+                o.coordinator.c_str(), st.error_message().c_str());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    return absl::CancelledError("stopped");
+  }
+
+  void HeartbeatLoop() {
+    while (!stop) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      v1::HeartbeatRequest req;
+      {
+        absl::MutexLock l(&mu);
+        req.set_worker_id(worker_id);
+        req.set_assignment_id(current);
+      }
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::HeartbeatResponse resp;
+      if (!stub->Heartbeat(&ctx, req, &resp).ok()) continue;
+      if (resp.reregister()) {
+        Register().IgnoreError();
+        continue;
+      }
+      for (const std::string& a : resp.abort_assignments()) {
+        absl::MutexLock l(&mu);
+        if (a == current) abort_current = true;
+      }
+    }
+  }
+
+  void CheckAbort() {
+    if (abort_current || stop) throw AbortedByCoordinator{};
+  }
+
+  template <typename Req>
+  void Send(grpc::Status (v1::Cluster::Stub::*fn)(grpc::ClientContext*, const Req&, v1::Ack*),
+            const Req& req) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::Ack ack;
+    (stub.get()->*fn)(&ctx, req, &ack);
+  }
+
+  void Progress(const v1::Assignment& a, const std::string& stage, int block, int64_t step,
+                int64_t total, double loss, double step_s, double tok_s) {
+    v1::ProgressReport r;
+    r.set_worker_id(WorkerId());
+    r.set_assignment_id(a.assignment_id());
+    r.set_stage(stage);
+    r.set_block(block);
+    r.set_step(step);
+    r.set_total_steps(total);
+    r.set_loss(loss);
+    r.set_step_seconds(step_s);
+    r.set_tokens_per_second(tok_s);
+    Send(&v1::Cluster::Stub::ReportProgress, r);
+  }
+
+  BlockStageRequest StageRequest(const v1::Assignment& a, const ActivationStoreOptions& cache,
+                                 torch::Device device) {
+    const v1::JobSpec& s = a.spec();
+    BlockStageRequest r;
+    r.model_dir = s.model_dir();
+    r.job_dir = a.job_dir();
+    r.first_block = a.first_block();
+    r.last_block = a.last_block();
+    r.resume_from_block = a.resume_from_block();
+    r.calib_path = s.calib_path();
+    r.samples = s.samples();
+    r.seqlen = s.seqlen();
+    r.seed = s.seed();
+    BlockwiseOptions& bo = r.options;
+    bo.method = MethodOf(s);
+    bo.spec = {s.bits(), s.group_size()};
+    bo.batch_size = o.batch_size;
+    bo.cache = cache;
+    bo.block_ap.epochs = s.epochs();
+    bo.block_ap.batch_size = s.ap_batch();
+    bo.block_ap.quant_lr = s.quant_lr();
+    bo.block_ap.weight_lr = s.weight_lr();
+    bo.block_ap.seed = s.seed();
+    bo.block_ap.device = device;
+    bo.block_ap.autocast = device.is_cuda();
+    return r;
+  }
+
+  // Receives the stage's inputs ("fp" and "quant" frames) until end of stream.
+  absl::StatusOr<StageActivations> ReceiveInputs(const v1::Assignment& a,
+                                                 const ActivationStoreOptions& cache,
+                                                 int64_t hidden) {
+    std::unique_ptr<ActivationReceiver> rx;
+    auto t0 = std::chrono::steady_clock::now();
+    while (rx == nullptr) {
+      CheckAbort();
+      auto r = listener->Accept(absl::Seconds(1));
+      if (r.ok()) {
+        rx = std::move(*r);
+      } else if (r.status().code() != absl::StatusCode::kDeadlineExceeded) {
+        return r.status();
+      }
+    }
+    StageActivations in;
+    int64_t n = a.spec().samples(), len = a.spec().seqlen();
+    ASSIGN_OR_RETURN(in.fp, ActivationStore::Create(n, {len, hidden}, cache));
+    ASSIGN_OR_RETURN(in.q, ActivationStore::Create(n, {len, hidden}, cache));
+    int64_t got_fp = 0, got_q = 0, bytes = 0;
+    for (;;) {
+      CheckAbort();
+      auto f = rx->Recv(absl::Seconds(1));
+      if (!f.ok()) {
+        if (f.status().code() == absl::StatusCode::kDeadlineExceeded) continue;
+        if (f.status().code() == absl::StatusCode::kOutOfRange) break;
+        return f.status();
+      }
+      ActivationStore* dst = f->tag == "fp" ? in.fp.get() : f->tag == "quant" ? in.q.get() : nullptr;
+      if (dst == nullptr || f->index < 0 || f->index + f->tensor.size(0) > n ||
+          f->tensor.dim() != 3 || f->tensor.size(1) != len || f->tensor.size(2) != hidden) {
+        return absl::DataLossError(absl::StrCat("stream: unexpected frame '", f->tag, "' at ", f->index));
+      }
+      dst->Write(f->index, f->tensor);
+      (f->tag == "fp" ? got_fp : got_q) += f->tensor.size(0);
+      bytes += f->tensor.numel() * f->tensor.element_size();
+      if (f->end_of_stream) break;
+    }
+    transport_bytes->Add({{"direction", "received"}}).Increment(static_cast<double>(bytes));
+    transport_wait->Increment(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (got_fp != n || got_q != n) {
+      return absl::DataLossError(absl::StrFormat("stream ended early: %d fp and %d quant of %d samples",
+                                                 got_fp, got_q, n));
+    }
+    return in;
+  }
+
+  absl::Status StreamOutputs(const std::string& address, const StageActivations& out,
+                             const v1::Assignment& a) {
+    auto t0 = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(auto tx, TcpActivationSender::Connect(address));
+    int64_t bytes = 0;
+    const int64_t batch = 8;
+    for (auto [tag, store] : {std::pair<const char*, ActivationStore*>{"fp", out.fp.get()},
+                              {"quant", out.q.get()}}) {
+      for (int64_t i = 0; i < store->size(); i += batch) {
+        CheckAbort();
+        TensorFrame f;
+        f.tag = tag;
+        f.index = i;
+        f.tensor = store->Read(i, std::min(batch, store->size() - i));
+        RETURN_IF_ERROR(tx->Send(f));
+        bytes += f.tensor.numel() * 4;
+      }
+    }
+    RETURN_IF_ERROR(tx->Close());
+    double wait = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    transport_bytes->Add({{"direction", "sent"}}).Increment(static_cast<double>(bytes));
+    transport_wait->Increment(wait);
+    v1::ProgressReport r;
+    r.set_worker_id(WorkerId());
+    r.set_assignment_id(a.assignment_id());
+    r.set_stage("stream");
+    r.set_transport_bytes(bytes);
+    r.set_transport_wait_seconds(wait);
+    Send(&v1::Cluster::Stub::ReportProgress, r);
+    return absl::OkStatus();
+  }
+
+  // Runs a BLOCK_AP assignment (and any "self" continuation). Returns the
+  // id of the assignment to finish (continuations change it).
+  absl::Status RunBlockAp(v1::Assignment* a, torch::Device device,
+                          const ActivationStoreOptions& cache) {
+    StageActivations in;
+    for (;;) {
+      BlockStageRequest r = StageRequest(*a, cache, device);
+      if (a->receive_inputs() && in.fp == nullptr) {
+        ASSIGN_OR_RETURN(ModelConfig cfg, LoadModelConfig(a->spec().model_dir()));
+        ASSIGN_OR_RETURN(in, ReceiveInputs(*a, cache, cfg.hidden_size));
+      }
+      const int64_t tokens_per_step = a->spec().ap_batch() * a->spec().seqlen();
+      auto last = std::chrono::steady_clock::now();
+      auto last_report = last;
+      r.options.on_step = [&](int block, int64_t step, int64_t total, double loss) {
+        CheckAbort();
+        auto now = std::chrono::steady_clock::now();
+        double dt = std::chrono::duration<double>(now - last).count();
+        last = now;
+        steps->Increment();
+        step_seconds->Observe(dt);
+        double tps = dt > 0 ? tokens_per_step / dt : 0;
+        tokens_per_second->Set(tps);
+        if (now - last_report > std::chrono::milliseconds(500) || step == total) {
+          last_report = now;
+          Progress(*a, "block-ap", block, step, total, loss, dt, tps);
+        }
+      };
+      std::map<int, std::pair<std::string, uint64_t>> written;
+      r.on_block_written = [&](int i, const std::string& path, uint64_t sum) {
+        written[i] = {path, sum};
+      };
+      r.options.on_block_done = [&](const BlockReport& br) {
+        CheckAbort();
+        v1::BlockReport rep;
+        rep.set_worker_id(WorkerId());
+        rep.set_assignment_id(a->assignment_id());
+        rep.set_block(br.block);
+        rep.set_path(written[br.block].first);
+        rep.set_checksum(written[br.block].second);
+        rep.set_init_val_loss(br.init_val_loss);
+        rep.set_train_loss(br.train_loss);
+        rep.set_val_loss(br.val_loss);
+        rep.set_output_mse(br.output_mse);
+        rep.set_seconds(br.seconds);
+        blocks_done->Increment();
+        if (!std::isnan(br.train_loss)) block_loss->Add({{"kind", "train"}}).Set(br.train_loss);
+        if (!std::isnan(br.val_loss)) block_loss->Add({{"kind", "val"}}).Set(br.val_loss);
+        Send(&v1::Cluster::Stub::ReportBlock, rep);
+      };
+      ASSIGN_OR_RETURN(StageActivations out, RunBlockStage(r, std::move(in)));
+      if (a->stage_index() + 1 >= a->num_stages()) return absl::OkStatus();
+      // Ask where the next stage runs; stream there or continue here.
+      for (;;) {
+        CheckAbort();
+        v1::RouteRequest rq;
+        rq.set_worker_id(WorkerId());
+        rq.set_assignment_id(a->assignment_id());
+        rq.set_wait_ms(2000);
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        v1::RouteResponse resp;
+        grpc::Status st = stub->GetRoute(&ctx, rq, &resp);
+        if (!st.ok()) {
+          if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+              st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+            continue;
+          }
+          return FromGrpc(st);
+        }
+        if (resp.aborted()) throw AbortedByCoordinator{};
+        if (!resp.ready()) continue;
+        if (resp.self()) {
+          *a = resp.next();
+          {
+            absl::MutexLock l(&mu);
+            current = a->assignment_id();
+          }
+          in = std::move(out);
+          break;
+        }
+        absl::Status sent = StreamOutputs(resp.data_address(), out, *a);
+        if (sent.ok()) return absl::OkStatus();
+        fprintf(stderr, "eqat-worker: streaming to %s failed: %s; asking again\n",
+                resp.data_address().c_str(), std::string(sent.message()).c_str());
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+    }
+  }
+
+  absl::StatusOr<v1::JobResult> RunFinalizeAssignment(const v1::Assignment& a, torch::Device device) {
+    const v1::JobSpec& s = a.spec();
+    FinalizeRequest r;
+    r.model_dir = s.model_dir();
+    r.job_dir = a.job_dir();
+    r.output_dir = s.output_dir();
+    r.spec = {s.bits(), s.group_size()};
+    r.method = MethodOf(s);
+    r.e2e = !s.skip_e2e();
+    r.e2e_data = s.e2e_data().empty() ? s.calib_path() : s.e2e_data();
+    r.e2e_samples = s.e2e_samples();
+    r.e2e_seqlen = s.e2e_seqlen();
+    r.seed = s.seed();
+    r.e2e_options.epochs = s.e2e_epochs();
+    r.e2e_options.lr = s.e2e_lr();
+    r.e2e_options.batch_size = s.e2e_batch();
+    r.e2e_options.grad_accum = s.e2e_accum();
+    r.e2e_options.device = device;
+    r.e2e_options.autocast = device.is_cuda();
+    r.e2e_options.on_step = [&](int64_t step, int64_t total, double loss) {
+      CheckAbort();
+      Progress(a, "e2e-qp", -1, step, total, loss, 0, 0);
+    };
+    r.eval_text = s.eval_text();
+    r.eval_seqlen = s.eval_seqlen();
+    r.eval_max_windows = s.eval_max_windows();
+    r.batch_size = o.batch_size;
+    r.zeros = s.zeros() == "v1" ? kernels::ZerosFormat::kV1 : kernels::ZerosFormat::kV2;
+    r.overwrite = s.overwrite();
+    json::Value summary = json::Value::Object();
+    summary.Set("method", json::Value::String(s.method()));
+    summary.Set("bits", json::Value::Int(s.bits()));
+    summary.Set("group", json::Value::Int(s.group_size()));
+    summary.Set("job", json::Value::String(a.job_id()));
+    summary.Set("schedule", json::Value::String(v1::Schedule_Name(s.schedule())));
+    r.summary = summary;
+    r.on_stage = [&](const std::string& st) {
+      CheckAbort();
+      Progress(a, st, -1, 0, 0, 0, 0, 0);
+    };
+    ASSIGN_OR_RETURN(FinalizeResult fr, RunFinalize(r));
+    v1::JobResult res;
+    res.set_output_dir(s.output_dir());
+    res.set_fp_ppl(fr.fp_ppl);
+    res.set_ppl(fr.ppl);
+    res.set_block_ap_ppl(fr.block_ap_ppl);
+    res.set_eval_windows(fr.eval_windows);
+    // The per-job scratch folder is no longer needed.
+    std::error_code ec;
+    std::filesystem::remove_all(a.job_dir(), ec);
+    return res;
+  }
+
+  void Execute(v1::Assignment a, torch::Device device, const ActivationStoreOptions& cache) {
+    {
+      absl::MutexLock l(&mu);
+      current = a.assignment_id();
+    }
+    abort_current = false;
+    fprintf(stderr, "eqat-worker: %s (%s)\n", a.assignment_id().c_str(),
+            v1::AssignmentKind_Name(a.kind()).c_str());
+    v1::StageFinished fin;
+    absl::Status st;
+    try {
+      if (a.kind() == v1::FINALIZE) {
+        auto res = RunFinalizeAssignment(a, device);
+        st = res.status();
+        if (res.ok()) *fin.mutable_result() = *res;
+      } else {
+        st = RunBlockAp(&a, device, cache);
+      }
+    } catch (const AbortedByCoordinator&) {
+      st = absl::AbortedError("aborted by the coordinator");
+    } catch (const c10::Error& e) {
+      st = absl::InternalError(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      st = absl::InternalError(e.what());
+    }
+    fin.set_worker_id(WorkerId());
+    fin.set_assignment_id(a.assignment_id());
+    fin.set_ok(st.ok());
+    if (!st.ok()) {
+      fin.set_error(std::string(st.message()));
+      fprintf(stderr, "eqat-worker: %s failed: %s\n", a.assignment_id().c_str(),
+              std::string(st.message()).c_str());
+    }
+    Send(&v1::Cluster::Stub::FinishStage, fin);
+    absl::MutexLock l(&mu);
+    current.clear();
+  }
+};
+
+WorkerDaemon::WorkerDaemon(WorkerDaemonOptions o) : impl_(new Impl) { impl_->o = std::move(o); }
+WorkerDaemon::~WorkerDaemon() = default;
+void WorkerDaemon::Stop() { impl_->stop = true; }
+
+absl::Status WorkerDaemon::Run() {
+  Impl& d = *impl_;
+  if (d.o.coordinator.empty()) return absl::InvalidArgumentError("--coordinator: is required");
+  ASSIGN_OR_RETURN(int64_t budget, ParseSize(d.o.cache_budget));
+  ActivationStoreOptions cache;
+  cache.ram_budget_bytes = budget;
+  cache.spill_dir = d.o.spill_dir;
+  torch::Device device(torch::kCPU);
+  if (d.o.device != "cpu") {
+    if (!torch::cuda::is_available()) {
+      return absl::InvalidArgumentError(absl::StrCat("--device: '", d.o.device, "' but no CUDA device"));
+    }
+    device = torch::Device(d.o.device);
+  }
+  auto listener = TcpActivationListener::Create(d.o.listen);
+  if (!listener.ok()) {
+    return absl::Status(listener.status().code(), absl::StrCat("--listen: ", listener.status().message()));
+  }
+  d.listener = std::move(*listener);
+  if (d.o.advertise.empty()) {
+    std::string host = d.o.listen.substr(0, d.o.listen.rfind(':'));
+    d.o.advertise = absl::StrCat(host, ":", d.listener->port());
+  }
+  d.steps = &metrics::BuildCounter().Name("eqat_worker_steps_total").Help("Training steps run.").Register(d.registry).Add({});
+  d.step_seconds = &metrics::BuildHistogram()
+                        .Name("eqat_train_step_seconds")
+                        .Help("Duration of one Block-AP training step.")
+                        .Register(d.registry)
+                        .Add({}, metrics::ExponentialBuckets(0.001, 2, 16));
+  d.transport_bytes = &metrics::BuildCounter()
+                           .Name("eqat_transport_bytes_total")
+                           .Help("Activation bytes streamed by this worker.")
+                           .Register(d.registry);
+  d.transport_wait = &metrics::BuildCounter()
+                          .Name("eqat_transport_wait_seconds_total")
+                          .Help("Time spent receiving or sending activation streams.")
+                          .Register(d.registry)
+                          .Add({});
+  d.block_loss = &metrics::BuildGauge().Name("eqat_block_loss").Help("Last block's Block-AP loss.").Register(d.registry);
+  d.tokens_per_second = &metrics::BuildGauge()
+                             .Name("eqat_tokens_per_second")
+                             .Help("Block-AP training tokens per second.")
+                             .Register(d.registry)
+                             .Add({});
+  d.blocks_done = &metrics::BuildCounter()
+                       .Name("eqat_blocks_completed_total")
+                       .Help("Blocks quantized by this worker.")
+                       .Register(d.registry)
+                       .Add({});
+  if (!d.o.metrics_listen.empty()) {
+    auto ex = metrics::Exposer::Create(d.o.metrics_listen, &d.registry);
+    if (!ex.ok()) {
+      return absl::Status(ex.status().code(), absl::StrCat("--metrics-listen: ", ex.status().message()));
+    }
+    d.exposer = std::move(*ex);
+    d.exposer->SetPreScrapeHook([&d] { metrics::UpdateProcessMetrics(d.registry); });
+  }
+  d.stub = v1::Cluster::NewStub(
+      grpc::CreateChannel(d.o.coordinator, grpc::InsecureChannelCredentials()));
+  RETURN_IF_ERROR(d.Register());
+  std::thread hb([&d] { d.HeartbeatLoop(); });
+  while (!d.stop) {
+    v1::PollRequest req;
+    req.set_worker_id(d.WorkerId());
+    req.set_wait_ms(5000);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::PollResponse resp;
+    grpc::Status st = d.stub->PollAssignment(&ctx, req, &resp);
+    if (!st.ok()) {
+      if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) d.Register().IgnoreError();
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    if (resp.has_assignment()) d.Execute(resp.assignment(), device, cache);
+  }
+  hb.join();
+  return absl::OkStatus();
+}
+
+}  // namespace eqat

@@ -1,0 +1,50 @@
+// The eqat-worker process: registers with the coordinator, heartbeats (the
+// replies carry aborts), polls for assignments and runs them:
+//   BLOCK_AP  receive the stage's inputs on the data listener (or rebuild
+//             them from calibration + packed blocks), quantize the block
+//             range, write and report each packed block, then ask for a
+//             route and stream the fp + quant outputs to the next stage
+//             (or continue with it in-process when told "self")
+//   FINALIZE  assemble, E2E-QP, write the output folder, evaluate
+// Serves Prometheus metrics. Every error ends the assignment with
+// FinishStage(ok=false, message); the process keeps serving.
+// Thread-safety: Run() owns the daemon; Stop() may be called from any thread.
+#ifndef EQAT_WORKER_DAEMON_WORKER_DAEMON_H_
+#define EQAT_WORKER_DAEMON_WORKER_DAEMON_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace eqat {
+
+struct WorkerDaemonOptions {
+  std::string coordinator;      // host:port of the coordinator
+  std::string listen;           // data listener for activation streams
+  std::string advertise;        // address other workers dial (default: listen)
+  std::string metrics_listen;   // Prometheus /metrics
+  std::string device = "cpu";
+  std::string name;
+  int64_t batch_size = 4;       // forward batch of the fp / quant passes
+  std::string cache_budget = "4G";
+  std::string spill_dir = "/tmp";
+};
+
+class WorkerDaemon {
+ public:
+  explicit WorkerDaemon(WorkerDaemonOptions options);
+  ~WorkerDaemon();
+  // Runs until Stop(). InvalidArgument / Unavailable for bad addresses.
+  absl::Status Run();
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace eqat
+
+#endif  // EQAT_WORKER_DAEMON_WORKER_DAEMON_H_
