@@ -9,6 +9,9 @@
 
 #include "absl/flags/flag.h"
 #include "client/commands.h"
+#ifdef EQAT_WITH_SERVICE
+#include "client/remote_commands.h"
+#endif
 #include "common/flag_parser.h"
 
 ABSL_FLAG(std::string, model, "", "model folder (Hugging Face layout: config.json, safetensors, tokenizer.model)");
@@ -47,6 +50,12 @@ ABSL_FLAG(double, e2e_lr, 0, "E2E-QP learning rate (0: 2e-5 for 2-bit, 1e-5 othe
 ABSL_FLAG(int64_t, e2e_batch, 2, "E2E-QP micro-batch (examples)");
 ABSL_FLAG(int64_t, e2e_accum, 1, "E2E-QP gradient accumulation (micro-batches per step)");
 ABSL_FLAG(bool, e2e_checkpointing, false, "recompute each block in the E2E-QP backward pass (less memory)");
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "coordinator gRPC address");
+ABSL_FLAG(std::string, schedule, "sequential", "submit: sequential or pipelined");
+ABSL_FLAG(double, anneal_fraction, 0.5, "submit, pipelined: share of steps over which lambda goes 1 -> 0");
+ABSL_FLAG(int32_t, max_stages, 0, "submit: at most this many stages (0: one per worker)");
+ABSL_FLAG(bool, wait, false, "submit: follow the job until it ends (exit 0 only on success)");
+ABSL_FLAG(std::string, state, "", "list: only jobs in this state");
 ABSL_FLAG(std::string, prompt, "Once upon a time", "prompt for generate");
 ABSL_FLAG(int64_t, max_new_tokens, 60, "tokens to generate");
 ABSL_FLAG(bool, bos, true, "prepend BOS to the prompt");
@@ -56,10 +65,11 @@ namespace {
 struct Command {
   std::string summary;
   std::set<std::string> flags;
-  absl::Status (*run)();
+  absl::Status (*run)(const eqat::ParsedArgs&);
+  int max_positional = 0;  // JOB for watch/status/cancel
 };
 
-absl::Status DoEval() {
+absl::Status DoEval(const eqat::ParsedArgs&) {
   eqat::EvalOptions o;
   o.model = absl::GetFlag(FLAGS_model);
   o.text = absl::GetFlag(FLAGS_text);
@@ -70,7 +80,7 @@ absl::Status DoEval() {
   return eqat::RunEval(o, std::cout);
 }
 
-absl::Status DoQuantize() {
+eqat::QuantizeOptions QuantizeFlags() {
   eqat::QuantizeOptions o;
   o.model = absl::GetFlag(FLAGS_model);
   o.out = absl::GetFlag(FLAGS_out);
@@ -105,10 +115,55 @@ absl::Status DoQuantize() {
   o.e2e_batch = absl::GetFlag(FLAGS_e2e_batch);
   o.e2e_accum = absl::GetFlag(FLAGS_e2e_accum);
   o.e2e_checkpointing = absl::GetFlag(FLAGS_e2e_checkpointing);
-  return eqat::RunQuantize(o, std::cout);
+  return o;
 }
 
-absl::Status DoGenerate() {
+absl::Status DoQuantize(const eqat::ParsedArgs&) { return eqat::RunQuantize(QuantizeFlags(), std::cout); }
+
+#ifdef EQAT_WITH_SERVICE
+absl::Status DoSubmit(const eqat::ParsedArgs&) {
+  eqat::SubmitOptions o;
+  o.coordinator = absl::GetFlag(FLAGS_coordinator);
+  o.quantize = QuantizeFlags();
+  o.schedule = absl::GetFlag(FLAGS_schedule);
+  o.anneal_fraction = absl::GetFlag(FLAGS_anneal_fraction);
+  o.max_stages = absl::GetFlag(FLAGS_max_stages);
+  o.wait = absl::GetFlag(FLAGS_wait);
+  return eqat::RunSubmit(o, std::cout);
+}
+
+eqat::RemoteOptions RemoteFlags(const eqat::ParsedArgs& a) {
+  eqat::RemoteOptions o;
+  o.coordinator = absl::GetFlag(FLAGS_coordinator);
+  if (!a.positional.empty()) o.job = a.positional[0];
+  o.state = absl::GetFlag(FLAGS_state);
+  o.json = absl::GetFlag(FLAGS_json);
+  o.progress = absl::GetFlag(FLAGS_progress);
+  return o;
+}
+
+absl::Status DoWatch(const eqat::ParsedArgs& a) { return eqat::RunWatch(RemoteFlags(a), std::cout); }
+absl::Status DoStatus(const eqat::ParsedArgs& a) { return eqat::RunStatus(RemoteFlags(a), std::cout); }
+absl::Status DoList(const eqat::ParsedArgs& a) { return eqat::RunList(RemoteFlags(a), std::cout); }
+absl::Status DoCancel(const eqat::ParsedArgs& a) { return eqat::RunCancel(RemoteFlags(a), std::cout); }
+#endif
+
+const std::set<std::string>& QuantizeFlagNames() {
+  static const auto* names = new std::set<std::string>{
+      "model", "out", "method", "bits", "group", "calib", "samples", "seqlen", "seed", "batch",
+      "eval_text", "eval_seqlen", "eval_max_windows", "zeros", "overwrite", "json", "progress",
+      "threads", "device", "epochs", "ap_batch", "quant_lr", "weight_lr", "cache_budget",
+      "spill_dir", "e2e", "e2e_data", "e2e_samples", "e2e_seqlen", "e2e_epochs", "e2e_lr",
+      "e2e_batch", "e2e_accum", "e2e_checkpointing"};
+  return *names;
+}
+
+std::set<std::string> Union(std::set<std::string> a, const std::set<std::string>& b) {
+  a.insert(b.begin(), b.end());
+  return a;
+}
+
+absl::Status DoGenerate(const eqat::ParsedArgs&) {
   eqat::GenerateOptions o;
   o.model = absl::GetFlag(FLAGS_model);
   o.prompt = absl::GetFlag(FLAGS_prompt);
@@ -118,7 +173,7 @@ absl::Status DoGenerate() {
   return eqat::RunGenerate(o, std::cout);
 }
 
-absl::Status DoInspect() {
+absl::Status DoInspect(const eqat::ParsedArgs&) {
   eqat::InspectOptions o;
   o.model = absl::GetFlag(FLAGS_model);
   o.json = absl::GetFlag(FLAGS_json);
@@ -130,13 +185,18 @@ const std::map<std::string, Command>& Commands() {
       {"eval", {"perplexity of a model (fp or quantized) on a text",
                 {"model", "text", "seqlen", "max_windows", "batch", "json", "threads"}, DoEval}},
       {"quantize", {"quantize a model in this process (Block-AP + E2E-QP, GPTQ or RTN)",
-                    {"model", "out", "method", "bits", "group", "calib", "samples", "seqlen",
-                     "seed", "batch", "eval_text", "eval_seqlen", "eval_max_windows", "zeros",
-                     "overwrite", "json", "progress", "threads", "device", "epochs", "ap_batch",
-                     "quant_lr", "weight_lr", "cache_budget", "spill_dir", "e2e", "e2e_data",
-                     "e2e_samples", "e2e_seqlen", "e2e_epochs", "e2e_lr", "e2e_batch",
-                     "e2e_accum", "e2e_checkpointing"},
-                    DoQuantize}},
+                    QuantizeFlagNames(), DoQuantize}},
+#ifdef EQAT_WITH_SERVICE
+      {"submit", {"submit a quantization job to a coordinator (same flags as quantize)",
+                  Union(QuantizeFlagNames(),
+                        {"coordinator", "schedule", "anneal_fraction", "max_stages", "wait"}),
+                  DoSubmit}},
+      {"watch", {"follow a job's progress until it ends: eqat watch JOB",
+                 {"coordinator", "json", "progress"}, DoWatch, 1}},
+      {"status", {"show a job: eqat status JOB", {"coordinator", "json"}, DoStatus, 1}},
+      {"list", {"list jobs", {"coordinator", "json", "state"}, DoList}},
+      {"cancel", {"cancel a job: eqat cancel JOB", {"coordinator", "json"}, DoCancel, 1}},
+#endif
       {"generate", {"greedy text continuation of a prompt",
                     {"model", "prompt", "max_new_tokens", "bos", "json", "threads"}, DoGenerate}},
       {"inspect", {"summarise a model folder", {"model", "json"}, DoInspect}},
@@ -182,8 +242,9 @@ int main(int argc, char** argv) {
     std::cerr << "eqat " << name << ": " << parsed.status().message() << "\n";
     return 2;
   }
-  if (!parsed->positional.empty()) {
-    std::cerr << "eqat " << name << ": unexpected argument '" << parsed->positional[0] << "'\n";
+  if (static_cast<int>(parsed->positional.size()) > cmd.max_positional) {
+    std::cerr << "eqat " << name << ": unexpected argument '"
+              << parsed->positional[cmd.max_positional] << "'\n";
     return 2;
   }
   if (absl::GetFlag(FLAGS_threads) < 0) {
@@ -191,7 +252,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   eqat::SetComputeThreads(absl::GetFlag(FLAGS_threads));
-  absl::Status st = cmd.run();
+  absl::Status st = cmd.run(*parsed);
   if (!st.ok()) {
     std::cerr << "eqat " << name << ": " << st.message() << "\n";
     return eqat::ExitCodeFor(st);

@@ -25,7 +25,9 @@ cudaError_t QueryCudaDevice(int device, CudaDeviceInfo* info) {
     (void)cudaGetLastError();
     return err;
   }
-  std::strncpy(info->name, prop.name, sizeof(info->name) - 1);
+  const size_t len = std::min(strnlen(prop.name, sizeof(prop.name)), sizeof(info->name) - 1);
+  std::memcpy(info->name, prop.name, len);
+  info->name[len] = '\0';
   info->cc_major = prop.major;
   info->cc_minor = prop.minor;
   info->sm_count = prop.multiProcessorCount;

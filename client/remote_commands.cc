@@ -1,0 +1,262 @@
+#include "client/remote_commands.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/json.h"
+#include "common/progress.h"
+#include "common/rpc/grpc_status.h"
+#include "eqat/v1/quantization_service.grpc.pb.h"
+
+namespace eqat {
+namespace {
+
+std::unique_ptr<v1::QuantizationService::Stub> Connect(const std::string& addr) {
+  return v1::QuantizationService::NewStub(
+      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+}
+
+absl::Status Rpc(const grpc::Status& st, const std::string& coordinator) {
+  if (st.ok()) return absl::OkStatus();
+  if (st.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return absl::UnavailableError(absl::StrCat("coordinator ", coordinator,
+                                               " unreachable: ", st.error_message()));
+  }
+  return FromGrpc(st);
+}
+
+void SetDeadline(grpc::ClientContext* ctx, double seconds) {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+}
+
+std::string Abs(const std::string& p) {
+  if (p.empty()) return p;
+  std::error_code ec;
+  auto a = std::filesystem::absolute(p, ec);
+  return ec ? p : a.lexically_normal().string();
+}
+
+std::string StateName(v1::JobState s) {
+  std::string n = v1::JobState_Name(s);
+  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return n;
+}
+
+json::Value JobJson(const v1::Job& j) {
+  json::Value v = json::Value::Object();
+  v.Set("id", json::Value::String(j.id()));
+  v.Set("state", json::Value::String(StateName(j.state())));
+  v.Set("stage", json::Value::String(j.stage()));
+  v.Set("blocks_done", json::Value::Int(j.blocks_done()));
+  v.Set("blocks_total", json::Value::Int(j.blocks_total()));
+  v.Set("output_dir", json::Value::String(j.spec().output_dir()));
+  if (!j.error().empty()) v.Set("error", json::Value::String(j.error()));
+  if (j.state() == v1::SUCCEEDED) {
+    v.Set("ppl", json::Value::Number(j.result().ppl()));
+    v.Set("fp_ppl", json::Value::Number(j.result().fp_ppl()));
+    v.Set("block_ap_ppl", json::Value::Number(j.result().block_ap_ppl()));
+    v.Set("wall_seconds", json::Value::Number(j.result().wall_seconds()));
+  }
+  return v;
+}
+
+std::string JobLine(const v1::Job& j) {
+  return absl::StrFormat("%s  %-9s %-9s blocks %d/%d  %s%s", j.id(), StateName(j.state()), j.stage(),
+                         j.blocks_done(), j.blocks_total(), j.spec().output_dir(),
+                         j.error().empty() ? "" : absl::StrCat("  error: ", j.error()));
+}
+
+// Streams a job's events until its final event; returns the final job.
+absl::StatusOr<v1::Job> Follow(const std::string& coordinator, const std::string& id, bool progress,
+                               bool json_only, std::ostream& out) {
+  auto stub = Connect(coordinator);
+  grpc::ClientContext ctx;
+  v1::WatchJobRequest req;
+  req.set_id(id);
+  auto reader = stub->WatchJob(&ctx, req);
+  v1::ProgressEvent e;
+  std::map<int, std::unique_ptr<ProgressBar>> bars;
+  bool tty = progress && isatty(STDERR_FILENO);
+  while (reader->Read(&e)) {
+    if (!e.message().empty()) {
+      for (auto& [k, b] : bars) b->Finish();
+      if (!json_only) out << "[" << StateName(e.state()) << "] " << e.message() << std::endl;
+    } else if (e.total_steps() > 0 && tty) {
+      auto& bar = bars[e.stage_index()];
+      if (!bar) bar = std::make_unique<ProgressBar>(absl::StrCat(e.stage(), " stage ", e.stage_index()),
+                                                    e.total_steps());
+      bar->SetTotal(e.total_steps());
+      bar->Update(e.step(), absl::StrFormat("block %d loss %.4g eta %s", e.block(), e.loss(),
+                                            ProgressBar::FormatDuration(e.eta_seconds())));
+    }
+  }
+  for (auto& [k, b] : bars) b->Finish();
+  absl::Status st = Rpc(reader->Finish(), coordinator);
+  if (!st.ok()) return st;
+  grpc::ClientContext gctx;
+  SetDeadline(&gctx, 30);
+  v1::GetJobRequest g;
+  g.set_id(id);
+  v1::Job job;
+  st = Rpc(stub->GetJob(&gctx, g, &job), coordinator);
+  if (!st.ok()) return st;
+  return job;
+}
+
+absl::Status FinalStatus(const v1::Job& j) {
+  if (j.state() == v1::SUCCEEDED) return absl::OkStatus();
+  if (j.state() == v1::CANCELLED) return absl::AbortedError(absl::StrCat("job ", j.id(), " was cancelled"));
+  return absl::AbortedError(absl::StrCat("job ", j.id(), " failed: ", j.error()));
+}
+
+}  // namespace
+
+absl::Status RunSubmit(const SubmitOptions& o, std::ostream& out) {
+  const QuantizeOptions& q = o.quantize;
+  if (o.coordinator.empty()) return absl::InvalidArgumentError("--coordinator: is required");
+  if (q.model.empty()) return absl::InvalidArgumentError("--model: is required");
+  if (q.out.empty()) return absl::InvalidArgumentError("--out: is required");
+  v1::JobSpec s;
+  s.set_model_dir(Abs(q.model));
+  s.set_output_dir(Abs(q.out));
+  s.set_method(q.method);
+  s.set_bits(q.bits);
+  s.set_group_size(q.group);
+  s.set_calib_path(Abs(q.calib));
+  s.set_samples(q.samples);
+  s.set_seqlen(q.seqlen);
+  s.set_seed(q.seed);
+  s.set_epochs(q.epochs);
+  s.set_quant_lr(q.quant_lr);
+  s.set_weight_lr(q.weight_lr);
+  s.set_ap_batch(q.ap_batch);
+  s.set_skip_e2e(!q.e2e);
+  s.set_e2e_data(Abs(q.e2e_data));
+  s.set_e2e_samples(q.e2e_samples);
+  s.set_e2e_seqlen(q.e2e_seqlen);
+  s.set_e2e_epochs(q.e2e_epochs);
+  s.set_e2e_lr(q.e2e_lr);
+  s.set_e2e_batch(q.e2e_batch);
+  s.set_e2e_accum(q.e2e_accum);
+  s.set_eval_text(Abs(q.eval_text));
+  s.set_eval_seqlen(q.eval_seqlen);
+  s.set_eval_max_windows(q.eval_max_windows);
+  s.set_overwrite(q.overwrite);
+  s.set_zeros(q.zeros);
+  s.set_max_stages(o.max_stages);
+  s.set_anneal_fraction(o.anneal_fraction);
+  if (o.schedule == "sequential") {
+    s.set_schedule(v1::SEQUENTIAL);
+  } else if (o.schedule == "pipelined") {
+    s.set_schedule(v1::PIPELINED);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--schedule: '", o.schedule, "' is not sequential or pipelined"));
+  }
+  auto stub = Connect(o.coordinator);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, o.timeout_s);
+  v1::SubmitJobRequest req;
+  *req.mutable_spec() = s;
+  v1::Job job;
+  absl::Status st = Rpc(stub->SubmitJob(&ctx, req, &job), o.coordinator);
+  if (!st.ok()) return st;
+  if (!q.json) out << "submitted " << job.id() << "\n";
+  if (!o.wait) {
+    if (q.json) out << json::Serialize(JobJson(job)) << "\n";
+    return absl::OkStatus();
+  }
+  absl::StatusOr<v1::Job> fin = Follow(o.coordinator, job.id(), q.progress, q.json, out);
+  if (!fin.ok()) return fin.status();
+  if (q.json) {
+    out << json::Serialize(JobJson(*fin)) << "\n";
+  } else if (fin->state() == v1::SUCCEEDED) {
+    out << absl::StrFormat("done: %s  ppl %.4f (fp %.4f)  %.1fs\n", fin->result().output_dir(),
+                           fin->result().ppl(), fin->result().fp_ppl(),
+                           fin->result().wall_seconds());
+  }
+  return FinalStatus(*fin);
+}
+
+absl::Status RunWatch(const RemoteOptions& o, std::ostream& out) {
+  if (o.job.empty()) return absl::InvalidArgumentError("JOB: give a job id (eqat watch JOB)");
+  absl::StatusOr<v1::Job> fin = Follow(o.coordinator, o.job, o.progress, o.json, out);
+  if (!fin.ok()) return fin.status();
+  out << (o.json ? json::Serialize(JobJson(*fin)) : JobLine(*fin)) << "\n";
+  return FinalStatus(*fin);
+}
+
+absl::Status RunStatus(const RemoteOptions& o, std::ostream& out) {
+  if (o.job.empty()) return absl::InvalidArgumentError("JOB: give a job id (eqat status JOB)");
+  auto stub = Connect(o.coordinator);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, 30);
+  v1::GetJobRequest req;
+  req.set_id(o.job);
+  v1::Job job;
+  absl::Status st = Rpc(stub->GetJob(&ctx, req, &job), o.coordinator);
+  if (!st.ok()) return st;
+  if (o.json) {
+    out << json::Serialize(JobJson(job)) << "\n";
+    return absl::OkStatus();
+  }
+  out << JobLine(job) << "\n";
+  for (const auto& s : job.stages()) {
+    out << absl::StrFormat("  stage %d  blocks %d-%d  %-9s %s  %d done\n", s.index(), s.first_block(),
+                           s.last_block() - 1, s.state(), s.worker_id(), s.blocks_done());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunList(const RemoteOptions& o, std::ostream& out) {
+  v1::ListJobsRequest req;
+  req.set_page_size(o.page_size);
+  if (!o.state.empty()) {
+    std::string up = o.state;
+    for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    v1::JobState s;
+    if (!v1::JobState_Parse(up, &s) || s == v1::JOB_STATE_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat("--state: '", o.state, "' is not a job state"));
+    }
+    req.set_state(s);
+  }
+  auto stub = Connect(o.coordinator);
+  json::Value arr = json::Value::Array();
+  for (;;) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, 30);
+    v1::ListJobsResponse resp;
+    absl::Status st = Rpc(stub->ListJobs(&ctx, req, &resp), o.coordinator);
+    if (!st.ok()) return st;
+    for (const auto& j : resp.jobs()) {
+      if (o.json) arr.Push(JobJson(j));
+      else out << JobLine(j) << "\n";
+    }
+    if (resp.next_page_token().empty()) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  if (o.json) out << json::Serialize(arr) << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunCancel(const RemoteOptions& o, std::ostream& out) {
+  if (o.job.empty()) return absl::InvalidArgumentError("JOB: give a job id (eqat cancel JOB)");
+  auto stub = Connect(o.coordinator);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, 30);
+  v1::CancelJobRequest req;
+  req.set_id(o.job);
+  v1::Job job;
+  absl::Status st = Rpc(stub->CancelJob(&ctx, req, &job), o.coordinator);
+  if (!st.ok()) return st;
+  out << (o.json ? json::Serialize(JobJson(job)) : JobLine(job)) << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace eqat
