@@ -31,8 +31,10 @@ namespace {
 // Inputs: the hidden state and the block's trainable step sizes.
 class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
  public:
+  // `scales` must be an at::TensorList: LibTorch only tracks tensors passed
+  // as Tensor / TensorList, and the step sizes need their gradients.
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
-                               torch::autograd::variable_list scales, const Block* block,
+                               at::TensorList scales, const Block* block,
                                const ModelConfig* config) {
     ctx->saved_data["block"] = reinterpret_cast<int64_t>(block);
     ctx->saved_data["config"] = reinterpret_cast<int64_t>(config);
@@ -70,7 +72,7 @@ torch::Tensor ForwardLogits(const LlamaModel& m, const torch::Tensor& ids, bool 
     if (checkpointing) {
       torch::autograd::variable_list scales;
       for (const auto& [name, lin] : b.Linears()) scales.push_back(lin->packed.scales);
-      h = CheckpointedBlock::apply(h, scales, &b, &m.config());
+      h = CheckpointedBlock::apply(h, at::TensorList(scales), &b, &m.config());
     } else {
       h = BlockForward(b, m.config(), h);
     }

@@ -196,7 +196,10 @@ struct WorkerDaemon::Impl {
       auto r = listener->Accept(absl::Seconds(1));
       if (r.ok()) {
         rx = std::move(*r);
-      } else if (r.status().code() != absl::StatusCode::kDeadlineExceeded) {
+      } else if (r.status().code() != absl::StatusCode::kDeadlineExceeded &&
+                 r.status().code() != absl::StatusCode::kDataLoss &&
+                 r.status().code() != absl::StatusCode::kFailedPrecondition) {
+        // A stray or foreign connection (bad hello / version) is ignored.
         return r.status();
       }
     }

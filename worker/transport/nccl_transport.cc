@@ -101,8 +101,9 @@ class NcclLink {
     if (comm_ != nullptr && broken_.ok() && clean_) {
       // Graceful: flush, then free; AwaitComm aborts if it does not settle.
       const ncclResult_t r = ncclCommFinalize(comm_);
-      if ((r == ncclSuccess || r == ncclInProgress) && AwaitComm("ncclCommFinalize").ok() &&
-          comm_ != nullptr) {
+      const absl::Duration limit = std::min(options_.timeout, absl::Seconds(10));
+      if ((r == ncclSuccess || r == ncclInProgress) &&
+          AwaitComm("ncclCommFinalize", limit).ok() && comm_ != nullptr) {
         ncclCommDestroy(comm_);
         comm_ = nullptr;
       }
@@ -239,8 +240,9 @@ class NcclLink {
   }
 
   // Waits until a non-blocking communicator call has been fully issued.
-  absl::Status AwaitComm(const char* what) {
-    const absl::Time deadline = absl::Now() + options_.timeout;
+  absl::Status AwaitComm(const char* what) { return AwaitComm(what, options_.timeout); }
+  absl::Status AwaitComm(const char* what, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
     absl::Duration nap = absl::Microseconds(20);
     while (comm_ != nullptr) {
       ncclResult_t state = ncclSuccess;
@@ -250,7 +252,7 @@ class NcclLink {
       if (state != ncclInProgress) return Break(NcclStatus(state, what, comm_));
       if (absl::Now() >= deadline) {
         return Break(absl::DeadlineExceededError(
-            absl::StrCat(what, ": not done within ", absl::FormatDuration(options_.timeout))));
+            absl::StrCat(what, ": not done within ", absl::FormatDuration(timeout))));
       }
       absl::SleepFor(nap);
       nap = std::min(nap * 2, absl::Milliseconds(1));

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cstring>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,17 @@ struct DequantCase {
   int64_t out, in;
 };
 
+std::string Fmt(int bits, int group) {
+  return "W" + std::to_string(bits) + "g" + (group > 0 ? std::to_string(group) : "ch");
+}
+void PrintTo(const DequantCase& c, std::ostream* os) {
+  *os << Fmt(c.bits, c.group) << " out=" << c.out << " in=" << c.in;
+}
+std::string DequantName(const ::testing::TestParamInfo<DequantCase>& info) {
+  const DequantCase& c = info.param;
+  return Fmt(c.bits, c.group) + "_N" + std::to_string(c.out) + "_K" + std::to_string(c.in);
+}
+
 class CudaDequantTest : public ::testing::TestWithParam<DequantCase> {};
 
 TEST_P(CudaDequantTest, MatchesCpuDequantizeWeightBitForBit) {
@@ -150,7 +162,8 @@ INSTANTIATE_TEST_SUITE_P(
                       DequantCase{2, 32, 7, 96}, DequantCase{3, 64, 257, 320},
                       DequantCase{8, -1, 5, 100}, DequantCase{2, -1, 31, 4096},
                       DequantCase{4, 48, 9, 96},  // groups straddling 32-value units
-                      DequantCase{4, 128, 4096, 1024}));
+                      DequantCase{4, 128, 4096, 1024}),
+    DequantName);
 
 TEST(CudaDequant, RejectsBadArguments) {
   SKIP_WITHOUT_CUDA();
@@ -169,10 +182,13 @@ struct GemvCase {
   int64_t m, in, out;
 };
 
+void PrintTo(const GemvCase& c, std::ostream* os) {
+  *os << Fmt(c.bits, c.group) << " M=" << c.m << " in=" << c.in << " out=" << c.out;
+}
 std::string GemvName(const ::testing::TestParamInfo<GemvCase>& info) {
   const GemvCase& c = info.param;
-  return "W" + std::to_string(c.bits) + "g" + (c.group > 0 ? std::to_string(c.group) : "ch") +
-         "_M" + std::to_string(c.m) + "_K" + std::to_string(c.in) + "_N" + std::to_string(c.out);
+  return Fmt(c.bits, c.group) + "_M" + std::to_string(c.m) + "_K" + std::to_string(c.in) + "_N" +
+         std::to_string(c.out);
 }
 
 class CudaGemvTest : public ::testing::TestWithParam<GemvCase> {};
@@ -241,8 +257,9 @@ TEST(CudaDequantGemm, LargeBatchThroughCublasSmallThroughGemv) {
   for (GemvCase c : {GemvCase{4, 128, 33, 512, 96}, GemvCase{3, 64, 40, 256, 33},
                      GemvCase{2, -1, 64, 172, 64}, GemvCase{8, 32, 4, 128, 48}}) {
     PackedLinear p = RandomPacked(c.bits, c.group, c.out, c.in, c.m + c.out);
-    // cuBLAS multiplies the fp16-rounded weight: compare with that.
-    auto w = DequantizeWeight(p).to(torch::kHalf).to(torch::kDouble);
+    // cuBLAS multiplies the fp16-rounded weight, the GEMV (M <= 16) the exact one.
+    auto w = DequantizeWeight(p);
+    w = (c.m > kGemvMaxM ? w.to(torch::kHalf) : w).to(torch::kDouble);
     auto x = torch::randn({c.m, c.in}).to(torch::kHalf);
     auto ref = torch::matmul(x.to(torch::kDouble), w.t());
     DeviceLayer d(p);
@@ -269,6 +286,14 @@ struct FakeQuantCase {
   int group;
   int64_t out, in;
 };
+
+void PrintTo(const FakeQuantCase& c, std::ostream* os) {
+  *os << Fmt(c.bits, c.group) << " out=" << c.out << " in=" << c.in;
+}
+std::string FakeQuantName(const ::testing::TestParamInfo<FakeQuantCase>& info) {
+  const FakeQuantCase& c = info.param;
+  return Fmt(c.bits, c.group) + "_N" + std::to_string(c.out) + "_K" + std::to_string(c.in);
+}
 
 class CudaFakeQuantTest : public ::testing::TestWithParam<FakeQuantCase> {};
 
@@ -334,7 +359,8 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, CudaFakeQuantTest,
     ::testing::Values(FakeQuantCase{4, 128, 64, 256}, FakeQuantCase{2, 64, 33, 128},
                       FakeQuantCase{3, 32, 17, 96}, FakeQuantCase{8, -1, 7, 172},
-                      FakeQuantCase{4, -1, 5, 30}, FakeQuantCase{2, 128, 129, 512}));
+                      FakeQuantCase{4, -1, 5, 30}, FakeQuantCase{2, 128, 129, 512}),
+    FakeQuantName);
 
 // ------------------------------------------------------------ device info
 

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Integration test of the distributed service with real processes on
+# 127.0.0.1: deploy/local-cluster.sh 2 starts a coordinator, two workers and
+# Prometheus. Checks, each printed as PASS/FAIL:
+#   1. promtool accepts the coordinator's and a worker's /metrics, and the
+#      Prometheus server scrapes every target
+#   2. the sequential schedule over 2 workers gives the local `eqat quantize`
+#      perplexity within 0.5%
+#   3. the pipelined schedule completes (its perplexity is printed)
+#   4. cancelling a running job leaves the cluster ready: the next job succeeds
+#   5. killing the worker of a running stage ends in a reassignment (or a
+#      failure) with a clear event, never a hang
+# usage: tests/integration/cluster_test.sh BUILD_DIR
+set -uo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=$(cd "${1:-$REPO/build}" && pwd)
+EQAT="$BUILD/client/eqat"
+WORK=$(mktemp -d /tmp/eqat-it.XXXXXX)
+PORT=$((20000 + ($$ % 2000) * 10))
+STATE="$WORK/cluster"
+passed=0
+failed=0
+cleanup() {
+  "$REPO/deploy/local-cluster.sh" stop --state-dir "$STATE" >/dev/null 2>&1
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+ok() { echo "PASS: $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
+
+http_get() {  # http_get HOST:PORT PATH -> body on stdout (10 s at most)
+  timeout 10 bash -c 'exec 9<>"/dev/tcp/${1%:*}/${1##*:}" || exit 1
+    printf "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" "$2" "$1" >&9
+    sed "1,/^\r\{0,1\}$/d" <&9' _ "$1" "$2"
+}
+
+# Common job flags: a small but real EfficientQAT W2 run of the bundled model.
+JOB=(--model "$REPO/models/stories260K" --method efficientqat --bits 2 --group -1
+     --calib "$REPO/data/calib_en.txt" --samples 32 --seqlen 128
+     --eval-text "$REPO/data/wikitext2_test.raw" --eval-seqlen 512 --eval-max-windows 20)
+
+"$REPO/deploy/local-cluster.sh" 2 --build "$BUILD" --state-dir "$STATE" --base-port "$PORT" \
+  --allowed-root "$REPO,$WORK" --worker-arg --threads=1 --coordinator-arg --worker-timeout-s=4 \
+  --timeout 90 > "$WORK/cluster.log" 2>&1 || { cat "$WORK/cluster.log"; echo "0 passed, 1 failed"; exit 1; }
+source "$STATE/cluster.env"
+C=$COORDINATOR
+
+# Wait until both workers are registered.
+for _ in $(seq 1 60); do
+  up=$(http_get "$COORDINATOR_METRICS" /metrics | grep -c '^eqat_worker_up{.*} 1')
+  [ "$up" -ge 2 ] && break
+  sleep 0.5
+done
+
+# 1. metrics
+if http_get "$COORDINATOR_METRICS" /metrics > "$WORK/coord.prom" &&
+   promtool check metrics < "$WORK/coord.prom" > "$WORK/promtool.out" 2>&1 && [ ! -s "$WORK/promtool.out" ]; then
+  ok "coordinator /metrics passes promtool check metrics"
+else bad "coordinator /metrics: $(cat "$WORK/promtool.out")"; fi
+WM="127.0.0.1:$((PORT + 11))"   # worker 0's metrics (deploy/local-cluster.sh port layout)
+if [ -n "$WM" ] && http_get "$WM" /metrics > "$WORK/worker.prom" &&
+   promtool check metrics < "$WORK/worker.prom" > "$WORK/promtool.out" 2>&1 && [ ! -s "$WORK/promtool.out" ]; then
+  ok "worker /metrics ($WM) passes promtool check metrics"
+else bad "worker /metrics ($WM): $(cat "$WORK/promtool.out" 2>/dev/null)"; fi
+
+# 2. sequential vs local
+seq_json=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --out "$WORK/seq" --wait --json --progress=false | tail -n 1)
+local_json=$("$EQAT" quantize "${JOB[@]}" --out "$WORK/local" --threads 1 --json --progress=false | tail -n 1)
+seq_ppl=$(echo "$seq_json" | grep -o '"ppl":[0-9.e+-]*' | head -n 1 | cut -d: -f2)
+local_ppl=$(echo "$local_json" | grep -o '"ppl":[0-9.e+-]*' | head -n 1 | cut -d: -f2)
+if [ -n "$seq_ppl" ] && [ -n "$local_ppl" ] &&
+   awk -v a="$seq_ppl" -v b="$local_ppl" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.005 * b) }'; then
+  ok "sequential over 2 workers: ppl $seq_ppl vs local $local_ppl (within 0.5%)"
+else bad "sequential ppl '$seq_ppl' vs local '$local_ppl' ($seq_json)"; fi
+
+# 3. pipelined completes
+pipe_json=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --out "$WORK/pipe" --schedule pipelined --wait --json --progress=false | tail -n 1)
+if echo "$pipe_json" | grep -q '"state":"succeeded"'; then
+  ok "pipelined schedule completes: $(echo "$pipe_json" | grep -o '"ppl":[0-9.e+-]*')"
+else bad "pipelined: $pipe_json"; fi
+
+# 4. cancel mid-job, then the next job succeeds
+cid=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --samples 256 --out "$WORK/cancel" --json | grep -o '"id":"[^"]*"' | cut -d'"' -f4)
+for _ in $(seq 1 100); do
+  "$EQAT" status --coordinator "$C" "$cid" --json | grep -q '"state":"running"' && break
+  sleep 0.2
+done
+"$EQAT" cancel --coordinator "$C" "$cid" > /dev/null
+cstate=$("$EQAT" status --coordinator "$C" "$cid" --json)
+next_json=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --out "$WORK/after-cancel" --wait --json --progress=false | tail -n 1)
+if echo "$cstate" | grep -q '"state":"cancelled"' && echo "$next_json" | grep -q '"state":"succeeded"' &&
+   [ ! -e "$WORK/cancel" ]; then
+  ok "cancel mid-job ($cid cancelled, no output written) and the next job succeeds"
+else bad "cancel: $cstate / next: $next_json"; fi
+
+# 5. kill the worker running a stage
+kid=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --samples 256 --max-stages 1 --out "$WORK/kill" --json | grep -o '"id":"[^"]*"' | cut -d'"' -f4)
+victim=""
+for _ in $(seq 1 150); do
+  victim=$("$EQAT" status --coordinator "$C" "$kid" | awk '/stage 0/ && /running/ {print $6}')
+  [ -n "$victim" ] && break
+  sleep 0.2
+done
+pid=""
+for log in "$STATE"/logs/worker*.log; do
+  if grep -q "registered as $victim\$" "$log"; then
+    name=$(basename "$log" .log)
+    pid=$(awk -v n="$name" '$1 == n {print $2}' "$STATE/pids")
+  fi
+done
+if [ -n "$pid" ]; then
+  kill -9 "$pid"
+  end=$(timeout 180 "$EQAT" watch --coordinator "$C" "$kid" --progress=false 2>&1)
+  rc=$?
+  if [ $rc -ne 124 ] && echo "$end" | grep -q "lost (no heartbeat"; then
+    ok "worker $victim killed mid-stage: clear event, job ended: $(echo "$end" | tail -n 1)"
+  else bad "worker kill: rc $rc: $(echo "$end" | tail -n 5)"; fi
+else bad "worker kill: could not find the worker running stage 0 ('$victim')"; fi
+
+# 1b. the real Prometheus server scraped the targets
+targets=$(http_get "$PROMETHEUS" "/api/v1/targets?state=active")
+nup=$(echo "$targets" | grep -o '"health":"up"' | wc -l)
+if [ "$nup" -ge 2 ]; then ok "Prometheus scrapes the cluster ($nup targets up)"
+else bad "Prometheus targets: $(echo "$targets" | head -c 300)"; fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
