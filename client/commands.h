@@ -33,7 +33,7 @@ struct QuantizeOptions {
   int bits = 4;
   int group = 128;
   std::string calib;            // calibration text (required except rtn)
-  int64_t samples = 128;        // calibration windows
+  int64_t samples = 4096;       // calibration windows
   int64_t seqlen = 0;           // calibration window length; 0: min(2048, max_pos)
   uint64_t seed = 0;
   int64_t batch_size = 4;

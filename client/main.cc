@@ -25,7 +25,7 @@ ABSL_FLAG(std::string, method, "efficientqat", "quantization method: efficientqa
 ABSL_FLAG(int32_t, bits, 4, "weight bits: 2, 3, 4 or 8");
 ABSL_FLAG(int32_t, group, 128, "group size along in_features: 32, 64, 128 or -1 (per output channel)");
 ABSL_FLAG(std::string, calib, "", "calibration text (raw, .jsonl or .bin); required except for rtn");
-ABSL_FLAG(int64_t, samples, 128, "calibration windows");
+ABSL_FLAG(int64_t, samples, 4096, "calibration windows (EfficientQAT default 4096; tests and the bundled job use fewer)");
 ABSL_FLAG(uint64_t, seed, 0, "random seed for calibration sampling and training");
 ABSL_FLAG(std::string, eval_text, "", "after quantizing, evaluate fp and quantized perplexity on this text");
 ABSL_FLAG(int64_t, eval_seqlen, 0, "window length for --eval-text (0: as eval)");

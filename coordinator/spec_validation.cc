@@ -81,7 +81,7 @@ absl::StatusOr<ValidatedSpec> ValidateJobSpec(const v1::JobSpec& in,
     RETURN_IF_ERROR(CheckPath("calib_path", s.calib_path(), roots, true));
   }
   if (s.samples() < 0) return Bad("samples", "must be >= 0");
-  if (s.samples() == 0) s.set_samples(128);
+  if (s.samples() == 0) s.set_samples(4096);
   int64_t max_pos = cfg->max_position_embeddings;
   if (s.seqlen() < 0 || s.seqlen() == 1 || s.seqlen() > max_pos) {
     return Bad("seqlen", absl::StrCat(s.seqlen(), " must be in [2, ", max_pos, "]"));
