@@ -65,24 +65,6 @@ absl::StatusOr<int64_t> ResolveSeqlen(const std::string& flag, int64_t requested
   return requested;
 }
 
-absl::StatusOr<int64_t> ParseByteSize(const std::string& flag, const std::string& text) {
-  if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": empty size"));
-  double mult = 1;
-  std::string num = text;
-  char last = static_cast<char>(std::toupper(static_cast<unsigned char>(text.back())));
-  if (last == 'K' || last == 'M' || last == 'G' || last == 'T') {
-    mult = last == 'K' ? 1024.0 : last == 'M' ? 1048576.0 : last == 'G' ? 1073741824.0 : 1099511627776.0;
-    num = text.substr(0, text.size() - 1);
-  }
-  char* end = nullptr;
-  double v = std::strtod(num.c_str(), &end);
-  if (num.empty() || end == nullptr || *end != '\0' || !(v >= 0) || v * mult > 9e18) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, ": '", text, "' is not a size (e.g. 512M, 4G, 1000000)"));
-  }
-  return static_cast<int64_t>(v * mult);
-}
-
 absl::StatusOr<torch::Device> ParseDevice(const std::string& flag, const std::string& text) {
   if (text == "cpu") return torch::Device(torch::kCPU);
   if (text.rfind("cuda", 0) == 0) {

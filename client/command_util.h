@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/byte_size.h"
 #include "common/json.h"
 #include "common/model_config.h"
 #include "common/tokenizer.h"
@@ -31,9 +32,6 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadModelTokenizer(const std::string&
 // requested > 0: validated (>= 2); else min(2048, max_position_embeddings).
 absl::StatusOr<int64_t> ResolveSeqlen(const std::string& flag, int64_t requested,
                                       const ModelConfig& cfg);
-
-// "512M", "4G", "1.5G", "100000" (bytes); InvalidArgument naming `flag`.
-absl::StatusOr<int64_t> ParseByteSize(const std::string& flag, const std::string& text);
 
 // "cpu", "cuda", "cuda:N"; InvalidArgument when CUDA is asked for but absent.
 absl::StatusOr<torch::Device> ParseDevice(const std::string& flag, const std::string& text);

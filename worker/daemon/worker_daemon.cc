@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "common/byte_size.h"
 #include "common/metrics.h"
 #include "common/metrics_http.h"
 #include "common/rpc/grpc_status.h"
@@ -27,23 +28,6 @@ namespace {
 // Thrown from training callbacks when the coordinator aborts the assignment;
 // caught at the assignment edge.
 struct AbortedByCoordinator {};
-
-absl::StatusOr<int64_t> ParseSize(const std::string& text) {
-  if (text.empty()) return absl::InvalidArgumentError("empty size");
-  double mult = 1;
-  std::string num = text;
-  char last = static_cast<char>(std::toupper(static_cast<unsigned char>(text.back())));
-  if (last == 'K' || last == 'M' || last == 'G') {
-    mult = last == 'K' ? 1024.0 : last == 'M' ? 1048576.0 : 1073741824.0;
-    num.pop_back();
-  }
-  char* end = nullptr;
-  double v = std::strtod(num.c_str(), &end);
-  if (num.empty() || *end != '\0' || !(v >= 0)) {
-    return absl::InvalidArgumentError(absl::StrCat("bad size '", text, "'"));
-  }
-  return static_cast<int64_t>(v * mult);
-}
 
 QuantMethod MethodOf(const v1::JobSpec& s) {
   auto m = ParseQuantMethod(s.method());
@@ -457,7 +441,7 @@ void WorkerDaemon::Stop() { impl_->stop = true; }
 absl::Status WorkerDaemon::Run() {
   Impl& d = *impl_;
   if (d.o.coordinator.empty()) return absl::InvalidArgumentError("--coordinator: is required");
-  ASSIGN_OR_RETURN(int64_t budget, ParseSize(d.o.cache_budget));
+  ASSIGN_OR_RETURN(int64_t budget, ParseByteSize("--cache-budget", d.o.cache_budget));
   ActivationStoreOptions cache;
   cache.ram_budget_bytes = budget;
   cache.spill_dir = d.o.spill_dir;
