@@ -11,8 +11,10 @@ WORK=$(mktemp -d /tmp/eqat-rss.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 echo "| samples x 512 tok | activations per set (MiB) | --cache-budget | peak RSS (MiB) | wall (s) |"
 echo "|---:|---:|---|---:|---:|"
-for budget in 64M 4G; do
-  for n in 256 1024 2048; do
+for run in "64M 256" "64M 1024" "64M 2048" "4G 256" "4G 2048"; do
+  set -- $run
+  budget=$1 n=$2
+  {
     /usr/bin/time -v "$EQAT" quantize --model models/stories260K --out "$WORK/out" --overwrite \
       --method efficientqat --e2e=false --bits 2 --group -1 --calib data/calib_en.txt \
       --samples "$n" --seqlen 512 --epochs 1 --cache-budget "$budget" --spill-dir "$WORK" \
@@ -21,5 +23,5 @@ for budget in 64M 4G; do
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time")
     act=$(( n * 512 * 64 * 4 / 1048576 ))
     echo "| $n | $act | $budget | $rss | $wall |"
-  done
+  }
 done

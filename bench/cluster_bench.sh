@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Distributed wall-time benchmark (issue 4): one job on 1 vs 2 CPU workers
+# under both schedules, and 2 jobs queued on 2 workers (sequential), on the
+# bundled stories260K (EfficientQAT W2 g-1). Workers run 1 thread each so
+# that 2 workers use the same 2 cores a local run would.
+# usage: bench/cluster_bench.sh [BUILD_DIR]   -> markdown table on stdout
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:-$REPO/build}" && pwd)
+EQAT="$BUILD/client/eqat"
+WORK=$(mktemp -d /tmp/eqat-cbench.XXXXXX)
+STATE="$WORK/cluster"
+trap '"$REPO/deploy/local-cluster.sh" stop --state-dir "$STATE" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+JOB=(--model "$REPO/models/stories260K" --method efficientqat --bits 2 --group -1
+     --calib "$REPO/data/calib_en.txt" --samples 128 --seqlen 256 --progress=false)
+
+start_cluster() {  # start_cluster N
+  "$REPO/deploy/local-cluster.sh" stop --state-dir "$STATE" >/dev/null 2>&1 || true
+  rm -rf "$STATE"
+  "$REPO/deploy/local-cluster.sh" "$1" --build "$BUILD" --state-dir "$STATE" --base-port 23400 \
+    --allowed-root "$REPO,$WORK" --worker-arg --threads=1 --no-prometheus > "$WORK/start.log" 2>&1
+  source "$STATE/cluster.env"
+  sleep 3
+}
+
+timed() {  # timed CMD... -> seconds
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" > /dev/null
+  t1=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }'
+}
+
+echo "| setup | schedule | jobs | wall (s) |"
+echo "|---|---|---:|---:|"
+for n in 1 2; do
+  start_cluster "$n"
+  for sched in sequential pipelined; do
+    t=$(timed "$EQAT" submit --coordinator "$COORDINATOR" "${JOB[@]}" --schedule "$sched" \
+          --out "$WORK/o-$n-$sched" --wait)
+    echo "| $n worker(s) | $sched | 1 | $t |"
+  done
+done
+# Two jobs queued on two workers.
+t0=$(date +%s.%N)
+"$EQAT" submit --coordinator "$COORDINATOR" "${JOB[@]}" --out "$WORK/q1" --wait > /dev/null &
+"$EQAT" submit --coordinator "$COORDINATOR" "${JOB[@]}" --out "$WORK/q2" --seed 1 --wait > /dev/null
+wait
+t1=$(date +%s.%N)
+echo "| 2 workers | sequential | 2 | $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') |"
+t=$(timed "$EQAT" quantize "${JOB[@]}" --out "$WORK/local" --threads 2)
+echo "| local eqat quantize (2 threads) | - | 1 | $t |"
