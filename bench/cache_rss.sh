@@ -11,13 +11,13 @@ WORK=$(mktemp -d /tmp/eqat-rss.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 echo "| samples x 512 tok | activations per set (MiB) | --cache-budget | peak RSS (MiB) | wall (s) |"
 echo "|---:|---:|---|---:|---:|"
-for run in "64M 256" "64M 1024" "64M 2048" "4G 256" "4G 2048"; do
+for run in "16M 256" "16M 1024" "16M 2048" "4G 256" "4G 2048"; do
   set -- $run
   budget=$1 n=$2
   {
     /usr/bin/time -v "$EQAT" quantize --model models/stories260K --out "$WORK/out" --overwrite \
       --method efficientqat --e2e=false --bits 2 --group -1 --calib data/calib_en.txt \
-      --samples "$n" --seqlen 512 --epochs 1 --cache-budget "$budget" --spill-dir "$WORK" \
+      --samples "$n" --seqlen 512 --epochs 1 --ap-batch 16 --cache-budget "$budget" --spill-dir "$WORK" \
       --progress=false > "$WORK/log" 2> "$WORK/time"
     rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$WORK/time")
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time")

@@ -5,6 +5,7 @@ set -euo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
 OUT=${EQAT_OUT:-out/stories260K-w2g-1}
+mkdir -p "$(dirname "$OUT")"
 exec "$BUILD/client/eqat" quantize \
   --model models/stories260K --out "$OUT" --overwrite \
   --method efficientqat --bits 2 --group -1 \
