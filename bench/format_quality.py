@@ -10,7 +10,9 @@ for path in sys.argv[1:]:
     rows = [json.loads(l) for l in open(path) if l.strip()]
     if not rows:
         continue
-    print(f"\n### {rows[0]['model']}\n")
+    title = rows[0]["model"] + (" (baselines, bench/results/quality-stories-baselines.jsonl)"
+                                if "baselines" in path else "")
+    print(f"\n#### {title}\n")
     print("| config | method | ppl | windows | quantize wall (s) | peak RSS (MiB) |")
     print("|---|---|---:|---:|---:|---:|")
     for r in rows:

@@ -5,7 +5,8 @@
 # Each quantization runs alone under /usr/bin/time -v (wall time, peak RSS);
 # evaluation is a separate `eqat eval` over every window of the test split.
 #
-# usage: [SAMPLES=256] [MAX_WINDOWS=0] bench/quality.sh [BUILD_DIR] [ref7m|stories|all|rtn-check]
+# usage: [SAMPLES=256] [MAX_WINDOWS=0] bench/quality.sh [BUILD_DIR] [ref7m|stories|stories-baselines|all|rtn-check]
+# stories-baselines: only RTN and GPTQ of stories260K at W3/W2 g-1.
 # rtn-check: RTN of eqat-ref-7m at every config on every window, to compare
 # with the independent reference in models/eqat-ref-7m/expected.json.
 # Output: bench/results/quality-<model>.jsonl (one JSON object per row) and a
@@ -67,6 +68,14 @@ if [ "$WHICH" = stories ] || [ "$WHICH" = all ]; then
   for bits in 4 3 2; do
     for m in rtn gptq blockap efficientqat; do
       run_one models/stories260K stories 256 512 "$bits" -1 "$m"
+    done
+  done
+fi
+if [ "$WHICH" = stories-baselines ]; then
+  : > bench/results/quality-stories-baselines.jsonl
+  for bits in 3 2; do
+    for m in rtn gptq; do
+      run_one models/stories260K stories-baselines 256 512 "$bits" -1 "$m"
     done
   done
 fi
