@@ -3,7 +3,7 @@
 # capped by --cache-budget (beyond it: memory-mapped spill files). With a
 # budget smaller than the activations, peak RSS must stay flat as the sample
 # count grows; without a cap it grows with the samples.
-# usage: bench/cache_rss.sh [BUILD_DIR]   -> markdown table on stdout
+# usage: [RUNS="BUDGET:N ..."] bench/cache_rss.sh [BUILD_DIR]   -> markdown table on stdout
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EQAT="${1:-build}/client/eqat"
@@ -11,9 +11,8 @@ WORK=$(mktemp -d /tmp/eqat-rss.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 echo "| samples x 512 tok | activations per set (MiB) | --cache-budget | peak RSS (MiB) | wall (s) |"
 echo "|---:|---:|---|---:|---:|"
-for run in "16M 256" "16M 1024" "16M 2048" "4G 256" "4G 2048"; do
-  set -- $run
-  budget=$1 n=$2
+for run in ${RUNS:-16M:256 16M:1024 16M:2048 4G:256 4G:2048}; do
+  budget=${run%%:*} n=${run##*:}
   {
     /usr/bin/time -v "$EQAT" quantize --model models/stories260K --out "$WORK/out" --overwrite \
       --method efficientqat --e2e=false --bits 2 --group -1 --calib data/calib_en.txt \

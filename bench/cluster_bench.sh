@@ -3,6 +3,8 @@
 # under both schedules, and 2 jobs queued on 2 workers (sequential), on the
 # bundled stories260K (EfficientQAT W2 g-1). Workers run 1 thread each so
 # that 2 workers use the same 2 cores a local run would.
+# Every job ends with E2E-QP and an evaluation of 100 WikiText-2 windows
+# (the ppl column), included in its wall time.
 # usage: bench/cluster_bench.sh [BUILD_DIR]   -> markdown table on stdout
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +14,8 @@ WORK=$(mktemp -d /tmp/eqat-cbench.XXXXXX)
 STATE="$WORK/cluster"
 trap '"$REPO/deploy/local-cluster.sh" stop --state-dir "$STATE" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
 JOB=(--model "$REPO/models/stories260K" --method efficientqat --bits 2 --group -1
-     --calib "$REPO/data/calib_en.txt" --samples 128 --seqlen 256 --progress=false)
+     --calib "$REPO/data/calib_en.txt" --samples 128 --seqlen 256 --progress=false
+     --eval-text "$REPO/data/wikitext2_test.raw" --eval-seqlen 512 --eval-max-windows 100)
 
 start_cluster() {  # start_cluster N
   "$REPO/deploy/local-cluster.sh" stop --state-dir "$STATE" >/dev/null 2>&1 || true
@@ -23,22 +26,24 @@ start_cluster() {  # start_cluster N
   sleep 3
 }
 
-timed() {  # timed CMD... -> seconds
-  local t0 t1
+# timed CMD... -> "seconds ppl" (ppl from the --json result line, "-" if none)
+timed() {
+  local t0 t1 out ppl
   t0=$(date +%s.%N)
-  "$@" > /dev/null
+  out=$("$@" --json | tail -n 1)
   t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }'
+  ppl=$(echo "$out" | grep -o '"ppl":[0-9.e+-]*' | head -n 1 | cut -d: -f2)
+  awk -v a="$t0" -v b="$t1" -v p="${ppl:--}" 'BEGIN { printf "%.1f %s", b - a, p }'
 }
 
-echo "| setup | schedule | jobs | wall (s) |"
-echo "|---|---|---:|---:|"
+echo "| setup | schedule | jobs | wall (s) | ppl |"
+echo "|---|---|---:|---:|---:|"
 for n in 1 2; do
   start_cluster "$n"
   for sched in sequential pipelined; do
-    t=$(timed "$EQAT" submit --coordinator "$COORDINATOR" "${JOB[@]}" --schedule "$sched" \
+    read -r t p < <(timed "$EQAT" submit --coordinator "$COORDINATOR" "${JOB[@]}" --schedule "$sched" \
           --out "$WORK/o-$n-$sched" --wait)
-    echo "| $n worker(s) | $sched | 1 | $t |"
+    echo "| $n worker(s) | $sched | 1 | $t | $p |"
   done
 done
 # Two jobs queued on two workers.
@@ -47,6 +52,6 @@ t0=$(date +%s.%N)
 "$EQAT" submit --coordinator "$COORDINATOR" "${JOB[@]}" --out "$WORK/q2" --seed 1 --wait > /dev/null
 wait
 t1=$(date +%s.%N)
-echo "| 2 workers | sequential | 2 | $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') |"
-t=$(timed "$EQAT" quantize "${JOB[@]}" --out "$WORK/local" --threads 2)
-echo "| local eqat quantize (2 threads) | - | 1 | $t |"
+echo "| 2 workers | sequential | 2 | $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') | - |"
+read -r t p < <(timed "$EQAT" quantize "${JOB[@]}" --out "$WORK/local" --threads 2)
+echo "| local eqat quantize (2 threads) | - | 1 | $t | $p |"

@@ -427,6 +427,26 @@ absl::StatusOr<v1::RouteResponse> Scheduler::Route(const v1::RouteRequest& req) 
   if (k + 1 >= static_cast<int>(j.stages.size())) {
     return absl::FailedPreconditionError("the last stage has no successor");
   }
+  if (req.early()) {
+    absl::Time deadline = absl::Now() + absl::Milliseconds(std::clamp(req.wait_ms(), 0, 10000));
+    for (;;) {
+      if (Final(j.job)) {
+        resp.set_aborted(true);
+        return resp;
+      }
+      const Stage& next = j.stages[k + 1];
+      if (next.state == StageState::kAssigned && next.worker_id != req.worker_id() &&
+          next.receive_inputs && next.resume_from == next.first) {
+        resp.set_ready(true);
+        resp.set_data_address(workers_[next.worker_id].info.data_address());
+        MessageLocked(&j, absl::StrFormat("pipelined: stage %d streams to stage %d while training",
+                                          k, k + 1));
+        return resp;
+      }
+      if (absl::Now() >= deadline) return resp;  // not ready: the stage streams at its end
+      cv_.WaitWithDeadline(&mu_, deadline);
+    }
+  }
   j.stages[k].state = StageState::kAwaitingRoute;
   j.stages[k + 1].receive_inputs = true;
   cv_.SignalAll();

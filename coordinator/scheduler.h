@@ -7,9 +7,13 @@
 // outputs (GetRoute). With several jobs the stages of different jobs run on
 // different workers at once. If no other worker takes stage k within the
 // route wait, the asking worker continues with it in-process ("self").
-// Pipelined schedule: every stage of a job is assigned as soon as workers
-// are free; stage k trains on lambda*fp + (1-lambda)*quant inputs streamed
-// from stage k-1 (worker side).
+// Pipelined schedule (MREM-P): every stage of a job is assigned as soon as
+// workers are free; before training, stage k-1 asks an early route
+// (RouteRequest.early) and streams to stage k while it trains: fp outputs
+// first, then quantized activations batch by batch, then its final
+// quantized outputs. Stage k trains on lambda*fp + (1-lambda)*quant
+// (worker/stage_input_feed.h). When stage k is not running yet, stage k-1
+// falls back to the sequential hand-over once it has trained.
 // When every block is packed, a FINALIZE assignment (assemble, E2E-QP,
 // write, evaluate) goes to one worker.
 // A worker silent for `worker_timeout` is marked down; its stage is put

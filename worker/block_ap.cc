@@ -42,15 +42,18 @@ TrainState Prepare(const Block& src, const BlockApOptions& o) {
 }
 
 double Loss(const Block& b, const ModelConfig& c, const torch::Tensor& x, const torch::Tensor& y,
-            const BlockApOptions& o, torch::Tensor* loss_out) {
+            const BlockApOptions& o, torch::Tensor* loss_out, torch::Tensor* out_copy = nullptr) {
   AutocastGuard ac(o.autocast, o.device);
   auto out = BlockForward(b, c, x);
   auto loss = torch::mse_loss(out.to(torch::kFloat), y);
   if (loss_out != nullptr) *loss_out = loss;
+  if (out_copy != nullptr) *out_copy = out.detach().to(torch::kCPU, torch::kFloat);
   return loss.item<double>();
 }
 
-double ValLoss(const Block& b, const ModelConfig& c, const ActivationStore& in,
+using GatherFn = std::function<torch::Tensor(const std::vector<int64_t>&)>;
+
+double ValLoss(const Block& b, const ModelConfig& c, const GatherFn& in,
                const ActivationStore& tgt, const std::vector<int64_t>& idx,
                const BlockApOptions& o) {
   if (idx.empty()) return std::nan("");
@@ -58,7 +61,7 @@ double ValLoss(const Block& b, const ModelConfig& c, const ActivationStore& in,
   double sum = 0;
   for (size_t i = 0; i < idx.size(); i += o.batch_size) {
     std::vector<int64_t> part(idx.begin() + i, idx.begin() + std::min(idx.size(), i + o.batch_size));
-    auto x = in.Gather(part).to(o.device);
+    auto x = in(part).to(o.device);
     auto y = tgt.Gather(part).to(o.device);
     sum += Loss(b, c, x, y, o, nullptr) * static_cast<double>(part.size());
   }
@@ -87,13 +90,17 @@ absl::StatusOr<BlockApResult> TrainBlockAp(Block* block, const ModelConfig& c,
   double weight_lr = o.weight_lr > 0 ? o.weight_lr : DefaultWeightLr(o.spec.bits);
   int64_t steps_per_epoch = (n_train + o.batch_size - 1) / o.batch_size;
   int64_t total = o.epochs * steps_per_epoch;
+  const GatherFn stored = [&](const std::vector<int64_t>& idx) { return inputs.Gather(idx); };
+  const GatherFn at_end = [&](const std::vector<int64_t>& idx) {
+    return o.mixed_inputs ? o.mixed_inputs(idx, total, total) : inputs.Gather(idx);
+  };
 
   BlockApResult res;
   for (int attempt = 0; attempt < 2; ++attempt) {
     double scale = attempt == 0 ? 1.0 : 0.5;
     double qlr = o.quant_lr * scale, wlr = weight_lr * scale;
     TrainState st = Prepare(*block, o);
-    if (attempt == 0) res.init_val_loss = ValLoss(st.block, c, inputs, targets, val_idx, o);
+    if (attempt == 0) res.init_val_loss = ValLoss(st.block, c, stored, targets, val_idx, o);
     std::vector<torch::optim::OptimizerParamGroup> groups;
     groups.emplace_back(st.quant, std::make_unique<torch::optim::AdamWOptions>(
                                       torch::optim::AdamWOptions(qlr).weight_decay(o.weight_decay)));
@@ -111,15 +118,15 @@ absl::StatusOr<BlockApResult> TrainBlockAp(Block* block, const ModelConfig& c,
       for (int64_t b = 0; b < steps_per_epoch; ++b, ++step) {
         std::vector<int64_t> idx(perm.begin() + b * o.batch_size,
                                  perm.begin() + std::min<int64_t>(n_train, (b + 1) * o.batch_size));
-        auto x = inputs.Gather(idx).to(o.device);
+        auto x = (o.mixed_inputs ? o.mixed_inputs(idx, step, total) : inputs.Gather(idx)).to(o.device);
         auto y = targets.Gather(idx).to(o.device);
         for (size_t g = 0; g < 2; ++g) {
           double base = g == 0 ? qlr : wlr;
           static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[g].options())
               .lr(CosineLr(base, base * o.min_lr_ratio, step, total));
         }
-        torch::Tensor loss;
-        double lv = Loss(st.block, c, x, y, o, &loss);
+        torch::Tensor loss, out;
+        double lv = Loss(st.block, c, x, y, o, &loss, o.on_batch_output ? &out : nullptr);
         if (step == o.inject_nan_at_step && attempt == 0) lv = std::nan("");
         if (!std::isfinite(lv)) {
           failed = true;
@@ -133,6 +140,7 @@ absl::StatusOr<BlockApResult> TrainBlockAp(Block* block, const ModelConfig& c,
           for (auto& [name, lin] : st.block.Linears()) lin->scale.clamp_(1e-4, 1e4);
         }
         epoch_loss += lv;
+        if (o.on_batch_output) o.on_batch_output(idx, out);
         if (o.on_step) o.on_step(step + 1, total, lv);
       }
     }
@@ -143,7 +151,7 @@ absl::StatusOr<BlockApResult> TrainBlockAp(Block* block, const ModelConfig& c,
     res.attempts = attempt + 1;
     res.steps = total;
     res.train_loss = epoch_loss / static_cast<double>(steps_per_epoch);
-    res.val_loss = ValLoss(st.block, c, inputs, targets, val_idx, o);
+    res.val_loss = ValLoss(st.block, c, at_end, targets, val_idx, o);
     // Fold: round/clamp z, pick codes with the trained s, pack (on the CPU).
     Block trained = st.block.To(torch::kCPU);
     for (auto& [name, lin] : trained.Linears()) {

@@ -42,6 +42,16 @@ struct BlockApOptions {
   std::function<void(int64_t, int64_t, double)> on_step;
   // Test hook: makes the loss at this step non-finite (-1: never).
   int64_t inject_nan_at_step = -1;
+  // MREM-P (pipelined schedule, worker/stage_input_feed.h); both optional.
+  // mixed_inputs(idx, step, total): the inputs of samples `idx` at optimizer
+  // step `step` (0-based) of `total`. When set it replaces inputs.Gather for
+  // the training batches and, with step == total, for the final validation
+  // loss; the initial validation loss still reads `inputs`.
+  std::function<torch::Tensor(const std::vector<int64_t>&, int64_t, int64_t)> mixed_inputs;
+  // on_batch_output(idx, out): the block's fake-quantized output on each
+  // training batch ([idx.size(), L, hidden], fp32, CPU), as computed by that
+  // step's forward pass (before the optimizer step).
+  std::function<void(const std::vector<int64_t>&, const torch::Tensor&)> on_batch_output;
 };
 
 struct BlockApResult {

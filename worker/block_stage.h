@@ -34,6 +34,10 @@ struct BlockStageRequest {
   uint64_t seed = 0;
   // Called after each block file is written (path, FNV-1a 64 checksum).
   std::function<void(int, const std::string&, uint64_t)> on_block_written;
+  // Pipelined schedule: when set, the stage first runs its fp blocks over
+  // the fp inputs and hands the fp outputs (the next stage's fp inputs) here,
+  // before any training; an error stops the stage.
+  std::function<absl::Status(const ActivationStore&)> on_fp_outputs;
 };
 
 struct StageActivations {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "worker/lr_schedule.h"
 #include "worker/rtn.h"
 
 namespace eqat {
@@ -87,6 +88,8 @@ absl::Status QuantizeBlockRange(LlamaModel* model, ActivationStore* fp, Activati
     return absl::InvalidArgumentError(
         absl::StrCat("calib: method ", QuantMethodName(o.method), " needs calibration data"));
   }
+  const bool mixed = o.feed != nullptr && o.method == QuantMethod::kEfficientQat && have_data;
+  if (o.feed != nullptr && have_data && !mixed) RETURN_IF_ERROR(o.feed->WaitFinal(q));
   for (int local = 0; local < model->num_blocks(); ++local) {
     const int i = model->first_block() + local;
     auto t0 = std::chrono::steady_clock::now();
@@ -113,6 +116,12 @@ absl::Status QuantizeBlockRange(LlamaModel* model, ActivationStore* fp, Activati
         if (o.on_step) {
           bo.on_step = [&](int64_t s, int64_t t, double l) { o.on_step(i, s, t, l); };
         }
+        if (mixed && local == 0) {
+          bo.mixed_inputs = [&](const std::vector<int64_t>& idx, int64_t step, int64_t total) {
+            return o.feed->Mixed(idx, AnnealedLambda(step, total, o.anneal_fraction));
+          };
+        }
+        if (local + 1 == model->num_blocks()) bo.on_batch_output = o.on_last_block_output;
         absl::StatusOr<BlockApResult> res = TrainBlockAp(&block, cfg, *q, *fp, bo);
         if (!res.ok()) {
           return absl::Status(res.status().code(),
@@ -125,6 +134,7 @@ absl::Status QuantizeBlockRange(LlamaModel* model, ActivationStore* fp, Activati
         break;
       }
     }
+    if (mixed && local == 0) o.feed->Snapshot(q);  // latest quant inputs (fp where none yet)
     if (have_data) {
       // quant pass: quant inputs -> quantized block outputs (in place).
       r.output_mse = MapInPlace(
@@ -133,6 +143,15 @@ absl::Status QuantizeBlockRange(LlamaModel* model, ActivationStore* fp, Activati
     if (o.on_block_packed) RETURN_IF_ERROR(o.on_block_packed(i, block));
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (o.on_block_done) o.on_block_done(r);
+  }
+  if (mixed) {
+    // The blocks trained on provisional inputs; the outputs passed on are
+    // those of the packed blocks on the previous stage's final outputs.
+    RETURN_IF_ERROR(o.feed->WaitFinal(q));
+    for (int local = 0; local < model->num_blocks(); ++local) {
+      MapInPlace(q, o.batch_size,
+                 [&](const torch::Tensor& x) { return BlockForward(model->block(local), cfg, x); });
+    }
   }
   return absl::OkStatus();
 }

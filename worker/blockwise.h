@@ -22,6 +22,7 @@
 #include "worker/block_ap.h"
 #include "worker/gptq.h"
 #include "worker/llama_model.h"
+#include "worker/stage_input_feed.h"
 
 namespace eqat {
 
@@ -55,6 +56,18 @@ struct BlockwiseOptions {
   // Called with each packed block and its index in the full model (workers
   // write it to the job folder here); an error stops the pipeline.
   std::function<absl::Status(int, const Block&)> on_block_packed;
+  // MREM-P (pipelined schedule; worker/stage_input_feed.h). With a feed, the
+  // first block trains on lambda*fp + (1-lambda)*quant inputs from the feed,
+  // lambda annealed 1 -> 0 over `anneal_fraction` of its steps; later blocks
+  // train on the outputs of the stage's trained blocks on the latest inputs
+  // (fp where no quantized one has arrived). At the end the feed's final
+  // quantized inputs are run through the packed blocks, so `q` ends as the
+  // exact quantized outputs. RTN/GPTQ wait for the final inputs first.
+  StageInputFeed* feed = nullptr;
+  double anneal_fraction = 0.5;
+  // Block-AP of the range's last block: its output on every training batch
+  // (the pipelined schedule streams these to the next stage).
+  std::function<void(const std::vector<int64_t>&, const torch::Tensor&)> on_last_block_output;
 };
 
 // Checks that the model's held blocks are fp and the spec fits every linear.

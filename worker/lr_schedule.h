@@ -2,6 +2,7 @@
 #ifndef EQAT_WORKER_LR_SCHEDULE_H_
 #define EQAT_WORKER_LR_SCHEDULE_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -20,6 +21,15 @@ inline double WarmupCosineLr(double lr, int64_t step, int64_t warmup, int64_t to
     return lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
   }
   return CosineLr(lr, 0.0, step - warmup, total - warmup);
+}
+
+// MREM-P teacher-forcing weight: lambda goes linearly from 1 at step 0 to 0
+// at step anneal_fraction * total and stays 0 after it (anneal_fraction <= 0:
+// always 0, i.e. no teacher forcing).
+inline double AnnealedLambda(int64_t step, int64_t total, double anneal_fraction) {
+  double span = anneal_fraction * static_cast<double>(total);
+  if (span <= 0) return 0.0;
+  return std::max(0.0, 1.0 - static_cast<double>(step) / span);
 }
 
 }  // namespace eqat

@@ -6,7 +6,8 @@
 #      Prometheus server scrapes every target
 #   2. the sequential schedule over 2 workers gives the local `eqat quantize`
 #      perplexity within 0.5%
-#   3. the pipelined schedule completes (its perplexity is printed)
+#   3. the pipelined schedule completes (its perplexity is printed) and its
+#      stages overlap (stage 0 streams to stage 1 while it trains)
 #   4. cancelling a running job leaves the cluster ready: the next job succeeds
 #   5. killing the worker of a running stage ends in a reassignment (or a
 #      failure) with a clear event, never a hang
@@ -76,8 +77,14 @@ else bad "sequential ppl '$seq_ppl' vs local '$local_ppl' ($seq_json)"; fi
 # 3. pipelined completes
 pipe_json=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --out "$WORK/pipe" --schedule pipelined --wait --json --progress=false | tail -n 1)
 if echo "$pipe_json" | grep -q '"state":"succeeded"'; then
-  ok "pipelined schedule completes: $(echo "$pipe_json" | grep -o '"ppl":[0-9.e+-]*')"
+  ok "pipelined schedule completes: $(echo "$pipe_json" | grep -o '"ppl":[0-9.e+-]*') (sequential: $seq_ppl)"
 else bad "pipelined: $pipe_json"; fi
+# ... and its stages overlapped: stage 0 streamed to stage 1 while training (MREM-P)
+pipe_id=$(echo "$pipe_json" | grep -o '"id":"[^"]*"' | cut -d'"' -f4)
+pipe_events=$("$EQAT" watch --coordinator "$C" "$pipe_id" --progress=false 2>&1)
+if echo "$pipe_events" | grep -q "stage 0 streams to stage 1 while training"; then
+  ok "pipelined: stage 0 streamed to stage 1 while training"
+else bad "pipelined: no 'streams to stage 1 while training' event for $pipe_id"; fi
 
 # 4. cancel mid-job, then the next job succeeds
 cid=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --samples 256 --out "$WORK/cancel" --json | grep -o '"id":"[^"]*"' | cut -d'"' -f4)

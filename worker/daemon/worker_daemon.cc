@@ -20,6 +20,7 @@
 #include "eqat/v1/cluster.grpc.pb.h"
 #include "worker/block_stage.h"
 #include "worker/finalize_stage.h"
+#include "worker/stage_input_feed.h"
 #include "worker/transport/tcp_transport.h"
 
 namespace eqat {
@@ -169,24 +170,55 @@ struct WorkerDaemon::Impl {
     return r;
   }
 
-  // Receives the stage's inputs ("fp" and "quant" frames) until end of stream.
-  absl::StatusOr<StageActivations> ReceiveInputs(const v1::Assignment& a,
-                                                 const ActivationStoreOptions& cache,
-                                                 int64_t hidden) {
-    std::unique_ptr<ActivationReceiver> rx;
-    auto t0 = std::chrono::steady_clock::now();
-    while (rx == nullptr) {
+  // Waits for the previous stage to connect to the data listener.
+  absl::StatusOr<std::unique_ptr<ActivationReceiver>> AcceptInput() {
+    for (;;) {
       CheckAbort();
       auto r = listener->Accept(absl::Seconds(1));
-      if (r.ok()) {
-        rx = std::move(*r);
-      } else if (r.status().code() != absl::StatusCode::kDeadlineExceeded &&
-                 r.status().code() != absl::StatusCode::kDataLoss &&
-                 r.status().code() != absl::StatusCode::kFailedPrecondition) {
+      if (r.ok()) return std::move(*r);
+      if (r.status().code() != absl::StatusCode::kDeadlineExceeded &&
+          r.status().code() != absl::StatusCode::kDataLoss &&
+          r.status().code() != absl::StatusCode::kFailedPrecondition) {
         // A stray or foreign connection (bad hello / version) is ignored.
         return r.status();
       }
     }
+  }
+
+  // Pipelined schedule: starts training as soon as the fp inputs are in; the
+  // quantized ones keep arriving on the feed's thread.
+  absl::StatusOr<std::unique_ptr<StreamInputFeed>> StartFeed(const v1::Assignment& a,
+                                                             const ActivationStoreOptions& cache,
+                                                             int64_t hidden, StageActivations* in) {
+    auto t0 = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(auto rx, AcceptInput());
+    StreamInputFeed::Options fo;
+    fo.samples = a.spec().samples();
+    fo.sample_shape = {a.spec().seqlen(), hidden};
+    fo.cache = cache;
+    fo.on_wait_tick = [this] { CheckAbort(); };
+    auto* received = &transport_bytes->Add({{"direction", "received"}});
+    fo.on_bytes = [received](int64_t b) { received->Increment(static_cast<double>(b)); };
+    ASSIGN_OR_RETURN(auto feed, StreamInputFeed::Start(std::move(rx), fo));
+    transport_wait->Increment(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const int64_t n = fo.samples;
+    ASSIGN_OR_RETURN(in->fp, ActivationStore::Create(n, fo.sample_shape, cache));
+    ASSIGN_OR_RETURN(in->q, ActivationStore::Create(n, fo.sample_shape, cache));
+    for (int64_t i = 0; i < n; i += 8) {
+      torch::Tensor x = feed->fp().Read(i, std::min<int64_t>(8, n - i));
+      in->fp->Write(i, x);
+      in->q->Write(i, x);
+    }
+    return feed;
+  }
+
+  // Receives the stage's inputs ("fp" and "quant" frames) until end of stream.
+  absl::StatusOr<StageActivations> ReceiveInputs(const v1::Assignment& a,
+                                                 const ActivationStoreOptions& cache,
+                                                 int64_t hidden) {
+    auto t0 = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(std::unique_ptr<ActivationReceiver> rx, AcceptInput());
     StageActivations in;
     int64_t n = a.spec().samples(), len = a.spec().seqlen();
     ASSIGN_OR_RETURN(in.fp, ActivationStore::Create(n, {len, hidden}, cache));
@@ -220,26 +252,23 @@ struct WorkerDaemon::Impl {
     return in;
   }
 
-  absl::Status StreamOutputs(const std::string& address, const StageActivations& out,
-                             const v1::Assignment& a) {
-    auto t0 = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(auto tx, TcpActivationSender::Connect(address));
-    int64_t bytes = 0;
+  // Sends every sample of `store` as `tag` frames of 8 samples.
+  absl::Status SendStore(ActivationSender* tx, const char* tag, const ActivationStore& store,
+                         int64_t* bytes) {
     const int64_t batch = 8;
-    for (auto [tag, store] : {std::pair<const char*, ActivationStore*>{"fp", out.fp.get()},
-                              {"quant", out.q.get()}}) {
-      for (int64_t i = 0; i < store->size(); i += batch) {
-        CheckAbort();
-        TensorFrame f;
-        f.tag = tag;
-        f.index = i;
-        f.tensor = store->Read(i, std::min(batch, store->size() - i));
-        RETURN_IF_ERROR(tx->Send(f));
-        bytes += f.tensor.numel() * 4;
-      }
+    for (int64_t i = 0; i < store.size(); i += batch) {
+      CheckAbort();
+      TensorFrame f;
+      f.tag = tag;
+      f.index = i;
+      f.tensor = store.Read(i, std::min(batch, store.size() - i));
+      RETURN_IF_ERROR(tx->Send(f));
+      *bytes += f.tensor.numel() * 4;
     }
-    RETURN_IF_ERROR(tx->Close());
-    double wait = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return absl::OkStatus();
+  }
+
+  void ReportStream(const v1::Assignment& a, int64_t bytes, double wait) {
     transport_bytes->Add({{"direction", "sent"}}).Increment(static_cast<double>(bytes));
     transport_wait->Increment(wait);
     v1::ProgressReport r;
@@ -249,7 +278,38 @@ struct WorkerDaemon::Impl {
     r.set_transport_bytes(bytes);
     r.set_transport_wait_seconds(wait);
     Send(&v1::Cluster::Stub::ReportProgress, r);
+  }
+
+  absl::Status StreamOutputs(const std::string& address, const StageActivations& out,
+                             const v1::Assignment& a) {
+    auto t0 = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(auto tx, TcpActivationSender::Connect(address));
+    int64_t bytes = 0;
+    RETURN_IF_ERROR(SendStore(tx.get(), "fp", *out.fp, &bytes));
+    RETURN_IF_ERROR(SendStore(tx.get(), "quant", *out.q, &bytes));
+    RETURN_IF_ERROR(tx->Close());
+    ReportStream(a, bytes, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     return absl::OkStatus();
+  }
+
+  // Pipelined schedule: the next stage's data address when it already runs
+  // elsewhere and waits for its inputs; "" when not (within ~10 s).
+  std::string EarlyRoute(const v1::Assignment& a) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      CheckAbort();
+      v1::RouteRequest rq;
+      rq.set_worker_id(WorkerId());
+      rq.set_assignment_id(a.assignment_id());
+      rq.set_wait_ms(2000);
+      rq.set_early(true);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      v1::RouteResponse resp;
+      grpc::Status st = stub->GetRoute(&ctx, rq, &resp);
+      if (st.ok() && resp.aborted()) throw AbortedByCoordinator{};
+      if (st.ok() && resp.ready()) return resp.data_address();
+    }
+    return "";
   }
 
   // Runs a BLOCK_AP assignment (and any "self" continuation). Returns the
@@ -259,9 +319,58 @@ struct WorkerDaemon::Impl {
     StageActivations in;
     for (;;) {
       BlockStageRequest r = StageRequest(*a, cache, device);
+      std::unique_ptr<StreamInputFeed> feed;
       if (a->receive_inputs() && in.fp == nullptr) {
         ASSIGN_OR_RETURN(ModelConfig cfg, LoadModelConfig(a->spec().model_dir()));
-        ASSIGN_OR_RETURN(in, ReceiveInputs(*a, cache, cfg.hidden_size));
+        if (a->pipelined()) {
+          ASSIGN_OR_RETURN(feed, StartFeed(*a, cache, cfg.hidden_size, &in));
+          r.options.feed = feed.get();
+          r.options.anneal_fraction = a->spec().anneal_fraction();
+        } else {
+          ASSIGN_OR_RETURN(in, ReceiveInputs(*a, cache, cfg.hidden_size));
+        }
+      }
+      // Pipelined: stream to the next stage while training (MREM-P).
+      std::unique_ptr<ActivationSender> tx;
+      int64_t tx_bytes = 0;
+      double tx_seconds = 0;
+      const bool has_next = a->stage_index() + 1 < a->num_stages();
+      if (a->pipelined() && has_next) {
+        r.on_fp_outputs = [&](const ActivationStore& fp) -> absl::Status {
+          std::string address = EarlyRoute(*a);
+          if (address.empty()) return absl::OkStatus();  // hand over at the end instead
+          auto t0 = std::chrono::steady_clock::now();
+          auto c = TcpActivationSender::Connect(address);
+          if (!c.ok()) {
+            fprintf(stderr, "eqat-worker: pipelined stream to %s: %s; streaming at the end\n",
+                    address.c_str(), std::string(c.status().message()).c_str());
+            return absl::OkStatus();
+          }
+          tx = std::move(*c);
+          RETURN_IF_ERROR(SendStore(tx.get(), "fp", fp, &tx_bytes));
+          tx_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          return absl::OkStatus();
+        };
+        r.options.on_last_block_output = [&](const std::vector<int64_t>& idx, const torch::Tensor& out) {
+          if (tx == nullptr) return;
+          auto t0 = std::chrono::steady_clock::now();
+          for (size_t j = 0; j < idx.size(); ++j) {
+            TensorFrame f;
+            f.tag = "qstep";
+            f.index = idx[j];
+            f.tensor = out.narrow(0, static_cast<int64_t>(j), 1);
+            absl::Status st = tx->Send(f);
+            if (!st.ok()) {
+              // The next stage is gone; it is rebuilt from the packed blocks.
+              fprintf(stderr, "eqat-worker: pipelined stream broke: %s\n",
+                      std::string(st.message()).c_str());
+              tx.reset();
+              return;
+            }
+            tx_bytes += f.tensor.numel() * 4;
+          }
+          tx_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        };
       }
       const int64_t tokens_per_step = a->spec().ap_batch() * a->spec().seqlen();
       auto last = std::chrono::steady_clock::now();
@@ -303,7 +412,16 @@ struct WorkerDaemon::Impl {
         Send(&v1::Cluster::Stub::ReportBlock, rep);
       };
       ASSIGN_OR_RETURN(StageActivations out, RunBlockStage(r, std::move(in)));
-      if (a->stage_index() + 1 >= a->num_stages()) return absl::OkStatus();
+      feed.reset();
+      if (!has_next) return absl::OkStatus();
+      if (tx != nullptr) {
+        auto t0 = std::chrono::steady_clock::now();
+        RETURN_IF_ERROR(SendStore(tx.get(), "quant", *out.q, &tx_bytes));
+        RETURN_IF_ERROR(tx->Close());
+        tx_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ReportStream(*a, tx_bytes, tx_seconds);
+        return absl::OkStatus();
+      }
       // Ask where the next stage runs; stream there or continue here.
       for (;;) {
         CheckAbort();
