@@ -117,6 +117,24 @@ int64_t StreamInputFeed::quant_rows_received() const {
 
 torch::Tensor StreamInputFeed::Mixed(const std::vector<int64_t>& idx, double lambda) {
   torch::Tensor x = fp_->Gather(idx).clone();
+  if (lambda <= 0) {
+    // Past the annealing: train on real quantized inputs only, so wait for
+    // them (a dead stream is reported by WaitFinal; fp fills in until then).
+    for (;;) {
+      {
+        absl::MutexLock l(&mu_);
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          if (ended_) return true;
+          for (int64_t i : idx) {
+            if (!have_q_[i]) return false;
+          }
+          return true;
+        };
+        if (mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Seconds(1))) break;
+      }
+      if (o_.on_wait_tick) o_.on_wait_tick();
+    }
+  }
   absl::MutexLock l(&mu_);
   for (size_t j = 0; j < idx.size(); ++j) {
     if (!have_q_[idx[j]]) continue;

@@ -11,10 +11,11 @@
 // sample i is
 //     lambda * fp[i] + (1 - lambda) * quant[i],
 //     lambda = max(0, 1 - t / (anneal_fraction * T))   (worker/lr_schedule.h)
-// with quant[i] the latest quantized activation received for sample i. A
-// sample whose quantized activation has not arrived yet is fed its fp input
-// (full teacher forcing for that sample). Once lambda is 0 the block trains on
-// the quantized inputs alone. Before the stage's quantized outputs are
+// with quant[i] the latest quantized activation received for sample i. While
+// lambda > 0, a sample whose quantized activation has not arrived yet is fed
+// its fp input (full teacher forcing for that sample) and nothing waits. Once
+// lambda is 0 the block trains on real quantized inputs alone: Mixed then
+// waits until every sample of the batch has one. Before the stage's quantized outputs are
 // computed for the next stage, WaitFinal blocks until the previous stage's
 // exact quantized outputs are all in, so the outputs a stage passes on are
 // those of the real quantized chain.
@@ -52,6 +53,8 @@ class StageInputFeed {
   virtual ~StageInputFeed() = default;
   // lambda * fp + (1 - lambda) * latest quant for each sample of `idx` (fp
   // where no quantized activation has arrived), fp32 [idx.size(), L, H].
+  // With lambda <= 0 it first waits until each of them has one (or the
+  // stream has ended).
   virtual torch::Tensor Mixed(const std::vector<int64_t>& idx, double lambda) = 0;
   // Writes every sample's latest quantized activation (fp where none) to `q`.
   virtual void Snapshot(ActivationStore* q) = 0;

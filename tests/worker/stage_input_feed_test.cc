@@ -101,6 +101,22 @@ TEST_F(StreamInputFeedTest, MixesLatestQuantRowsAndHandsOverTheFinalOnes) {
   EXPECT_TRUE(torch::equal((*feed)->Mixed({3}, 0.0)[0], quant_[3]));
 }
 
+TEST_F(StreamInputFeedTest, AfterTheAnnealingMixedWaitsForRealQuantizedRows) {
+  ASSERT_TRUE(tx_->Send(Frame("fp", 0, fp_)).ok());
+  auto feed = StreamInputFeed::Start(std::move(rx_), FeedOptions());
+  ASSERT_TRUE(feed.ok()) << feed.status();
+  torch::Tensor step = torch::full({1, 3, 2}, 5.0);
+  // lambda > 0 never waits: sample 1 gets its fp input.
+  EXPECT_TRUE(torch::equal((*feed)->Mixed({1}, 0.5)[0], fp_[1]));
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_TRUE(tx_->Send(Frame("qstep", 1, step)).ok());
+  });
+  // lambda 0 waits for the row sent 200 ms later.
+  EXPECT_TRUE(torch::equal((*feed)->Mixed({1}, 0.0)[0], step[0]));
+  late.join();
+}
+
 TEST_F(StreamInputFeedTest, SequentialStyleStreamIsValidToo) {
   ASSERT_TRUE(tx_->Send(Frame("fp", 0, fp_.narrow(0, 0, 2))).ok());
   ASSERT_TRUE(tx_->Send(Frame("fp", 2, fp_.narrow(0, 2, 2))).ok());
