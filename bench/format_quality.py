@@ -10,8 +10,7 @@ for path in sys.argv[1:]:
     rows = [json.loads(l) for l in open(path) if l.strip()]
     if not rows:
         continue
-    title = rows[0]["model"] + (" (baselines, bench/results/quality-stories-baselines.jsonl)"
-                                if "baselines" in path else "")
+    title = rows[0]["model"]
     print(f"\n#### {title}\n")
     print("| config | method | ppl | windows | quantize wall (s) | peak RSS (MiB) |")
     print("|---|---|---:|---:|---:|---:|")

@@ -5,11 +5,8 @@
 # Each quantization runs alone under /usr/bin/time -v (wall time, peak RSS);
 # evaluation is a separate `eqat eval` over every window of the test split.
 #
-# usage: [SAMPLES=256] [MAX_WINDOWS=0] bench/quality.sh [BUILD_DIR] [ref7m|stories|stories-baselines|ref7m-w2g64|stories-ap|all|rtn-check]
-# stories-baselines: only RTN and GPTQ of stories260K at W3/W2 g-1.
-# ref7m-w2g64 / stories-ap: only the GPTQ/Block-AP/+E2E-QP rows of eqat-ref-7m
-# W2g64, or the Block-AP/+E2E-QP rows of stories260K at W3/W2; appended to the
-# existing result files (so a long run can be finished in pieces).
+# usage: [SAMPLES=256] [MAX_WINDOWS=0] bench/quality.sh [BUILD_DIR] [ref7m|stories|all|rtn-check]
+# The README's tables: MAX_WINDOWS=400 (about 25 min for ref7m, 5 for stories).
 # rtn-check: RTN of eqat-ref-7m at every config on every window, to compare
 # with the independent reference in models/eqat-ref-7m/expected.json.
 # Output: bench/results/quality-<model>.jsonl (one JSON object per row) and a
@@ -70,26 +67,6 @@ if [ "$WHICH" = stories ] || [ "$WHICH" = all ]; then
   run_fp models/stories260K stories 512
   for bits in 4 3 2; do
     for m in rtn gptq blockap efficientqat; do
-      run_one models/stories260K stories 256 512 "$bits" -1 "$m"
-    done
-  done
-fi
-if [ "$WHICH" = stories-baselines ]; then
-  : > bench/results/quality-stories-baselines.jsonl
-  for bits in 3 2; do
-    for m in rtn gptq; do
-      run_one models/stories260K stories-baselines 256 512 "$bits" -1 "$m"
-    done
-  done
-fi
-if [ "$WHICH" = ref7m-w2g64 ]; then
-  for m in gptq blockap efficientqat; do
-    run_one models/eqat-ref-7m ref7m 256 256 2 64 "$m"
-  done
-fi
-if [ "$WHICH" = stories-ap ]; then
-  for bits in 3 2; do
-    for m in blockap efficientqat; do
       run_one models/stories260K stories 256 512 "$bits" -1 "$m"
     done
   done

@@ -5,10 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "common/model_config.h"
+#include "common/output_dir.h"
+#include "common/quant_spec.h"
 #include "common/safetensors.h"
 #include "common/status_macros.h"
-#include "kernels/quantizer.h"
-#include "worker/model_writer.h"
 
 namespace eqat {
 namespace fs = std::filesystem;
@@ -65,7 +65,7 @@ absl::StatusOr<ValidatedSpec> ValidateJobSpec(const v1::JobSpec& in,
   }
   if (s.bits() == 0) s.set_bits(4);
   if (s.group_size() == 0) s.set_group_size(128);
-  absl::Status qs = kernels::ValidateQuantSpec({s.bits(), s.group_size()});
+  absl::Status qs = ValidateQuantSpec({s.bits(), s.group_size()});
   if (!qs.ok()) {
     return Bad(s.bits() != 2 && s.bits() != 3 && s.bits() != 4 && s.bits() != 8 ? "bits" : "group_size",
                std::string(qs.message()));
@@ -74,7 +74,7 @@ absl::StatusOr<ValidatedSpec> ValidateJobSpec(const v1::JobSpec& in,
   for (auto [in_features, what] : {std::pair<int64_t, const char*>{cfg->hidden_size, "q/k/v/gate/up_proj"},
                                    {qdim, "o_proj"},
                                    {cfg->intermediate_size, "down_proj"}}) {
-    absl::Status g = kernels::ValidateQuantSpecFor({s.bits(), s.group_size()}, in_features, what);
+    absl::Status g = ValidateQuantSpecFor({s.bits(), s.group_size()}, in_features, what);
     if (!g.ok()) return Bad("group_size", std::string(g.message()));
   }
   if (s.method() != "rtn" || !s.calib_path().empty()) {
@@ -111,10 +111,10 @@ absl::StatusOr<ValidatedSpec> ValidateJobSpec(const v1::JobSpec& in,
   if (s.eval_seqlen() == 0) s.set_eval_seqlen(std::min<int64_t>(2048, max_pos));
   if (s.zeros().empty()) s.set_zeros("v2");
   if (s.zeros() != "v2" && s.zeros() != "v1") return Bad("zeros", "must be v2 or v1");
+  if (!s.has_anneal_fraction()) s.set_anneal_fraction(0.5);
   if (!(s.anneal_fraction() >= 0 && s.anneal_fraction() <= 1)) {
     return Bad("anneal_fraction", "must be in [0, 1]");
   }
-  if (s.anneal_fraction() == 0) s.set_anneal_fraction(0.5);
   if (s.max_stages() < 0) return Bad("max_stages", "must be >= 0");
   if (s.schedule() == v1::SCHEDULE_UNSPECIFIED) s.set_schedule(v1::SEQUENTIAL);
   RETURN_IF_ERROR(CheckPath("output_dir", s.output_dir(), roots, false));

@@ -9,7 +9,8 @@
 # (EQAT_SPM_SHIM points at it), /opt/eqat/bin/eqat-healthcheck. The CLI and a
 # CPU worker come along (docker run --entrypoint eqat ...); trim them with
 # --build-arg EQAT_BINARIES="coordinator/eqat-coordinator" for a smaller image
-# (the CLI and worker pull in LibTorch's runtime, the coordinator may not).
+# (the CLI and worker pull in LibTorch's runtime; eqat-coordinator does not link
+# LibTorch, so such an image carries none of it).
 # Defaults: gRPC 0.0.0.0:50051, metrics + /healthz 0.0.0.0:9090, state in
 # /var/lib/eqat (mount a volume), allowed root /data (mount the shared model /
 # output folder there, at the same path as on the workers).

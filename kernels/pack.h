@@ -12,11 +12,11 @@
 
 #include <cstdint>
 
+#include "common/quant_spec.h"
+
 namespace eqat::kernels {
 
-inline bool IsSupportedBits(int bits) {
-  return bits == 2 || bits == 3 || bits == 4 || bits == 8;
-}
+using ::eqat::IsSupportedBits;  // common/quant_spec.h
 
 // Words needed for n values of `bits` bits: ceil(n*bits/32).
 inline int64_t PackedLength(int64_t n, int bits) { return (n * bits + 31) / 32; }

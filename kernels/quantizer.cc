@@ -15,31 +15,6 @@ torch::Tensor Grouped(const torch::Tensor& w, int64_t g) {
 
 }  // namespace
 
-absl::Status ValidateQuantSpec(const QuantSpec& spec) {
-  if (!IsSupportedBits(spec.bits)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bits: ", spec.bits, " is not supported (2, 3, 4 or 8)"));
-  }
-  if (spec.group_size != -1 && spec.group_size != 32 && spec.group_size != 64 &&
-      spec.group_size != 128) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "group: ", spec.group_size, " is not supported (32, 64, 128 or -1 for per-channel)"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateQuantSpecFor(const QuantSpec& spec, int64_t in_features,
-                                  const std::string& what) {
-  absl::Status st = ValidateQuantSpec(spec);
-  if (!st.ok()) return st;
-  if (spec.group_size > 0 && in_features % spec.group_size != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "group: ", spec.group_size, " does not divide in_features ", in_features, " of ", what,
-        " (use a divisor, or -1 for per-channel groups)"));
-  }
-  return absl::OkStatus();
-}
-
 int64_t GroupSize(const QuantSpec& spec, int64_t in_features) {
   return spec.group_size > 0 ? spec.group_size : in_features;
 }

@@ -18,19 +18,14 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/quant_spec.h"
 
 namespace eqat::kernels {
 
-struct QuantSpec {
-  int bits = 4;         // 2, 3, 4 or 8
-  int group_size = 128; // 32, 64, 128 or -1 (per output channel)
-};
-
-// InvalidArgument naming the flag value when bits/group are unsupported, or
-// when group_size does not divide in_features of `what` (a tensor name).
-absl::Status ValidateQuantSpec(const QuantSpec& spec);
-absl::Status ValidateQuantSpecFor(const QuantSpec& spec, int64_t in_features,
-                                  const std::string& what);
+// QuantSpec and its validation live in common/quant_spec.h (torch-free).
+using ::eqat::QuantSpec;
+using ::eqat::ValidateQuantSpec;
+using ::eqat::ValidateQuantSpecFor;
 
 int64_t GroupSize(const QuantSpec& spec, int64_t in_features);  // resolves -1
 int64_t NumGroups(const QuantSpec& spec, int64_t in_features);

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
+#include "common/output_dir.h"
 #include "common/safetensors.h"
 #include "common/status_macros.h"
 #include "worker/tensor_io.h"
@@ -14,23 +15,6 @@ namespace eqat {
 namespace fs = std::filesystem;
 
 namespace {
-
-bool IsEmptyDir(const std::string& p) {
-  std::error_code ec;
-  return fs::is_directory(p, ec) && fs::is_empty(p, ec);
-}
-
-// "a/b/" and "a/b" are the same folder.
-std::string Clean(const std::string& p) {
-  std::string c = fs::path(p).lexically_normal().string();
-  while (c.size() > 1 && c.back() == '/') c.pop_back();
-  return c;
-}
-
-std::string ParentOf(const std::string& p) {
-  fs::path parent = fs::path(Clean(p)).parent_path();
-  return parent.empty() ? "." : parent.string();
-}
 
 json::Value QuantConfigJson(const QuantizationConfig& qc, kernels::ZerosFormat zeros) {
   json::Value q = json::Value::Object();
@@ -110,52 +94,11 @@ absl::Status WriteInto(const LlamaModel& model, const std::string& source_dir,
 
 }  // namespace
 
-absl::Status CheckOutputDir(const std::string& out_dir, bool overwrite) {
-  if (out_dir.empty()) return absl::InvalidArgumentError("out: an output directory is required");
-  std::string parent = ParentOf(out_dir);
-  if (!IsDirectory(parent)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("out: parent directory '", parent, "' does not exist"));
-  }
-  if (access(parent.c_str(), W_OK) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("out: parent directory '", parent,
-                                                   "' is not writable"));
-  }
-  if (PathExists(out_dir)) {
-    if (!IsDirectory(out_dir)) {
-      return absl::InvalidArgumentError(absl::StrCat("out: '", out_dir, "' exists and is a file"));
-    }
-    if (!IsEmptyDir(out_dir) && !overwrite) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "out: '", out_dir, "' exists and is not empty (pass --overwrite to replace it)"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckOutputNotSource(const std::string& out_dir, const std::string& source_dir) {
-  std::error_code ec;
-  fs::path out = fs::weakly_canonical(Clean(out_dir), ec);
-  fs::path src = fs::weakly_canonical(Clean(source_dir), ec);
-  // Refuse out == source or out an ancestor of source (replacing it would
-  // delete the model being read).
-  auto o = out.begin();
-  auto s = src.begin();
-  for (; o != out.end() && s != src.end(); ++o, ++s) {
-    if (*o != *s) return absl::OkStatus();
-  }
-  if (o == out.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "out: '", out_dir, "' is or contains the source model folder '", source_dir, "'"));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status WriteModelFolder(const LlamaModel& model, const std::string& source_dir,
                               const std::string& out_dir, const WriteOptions& o) {
   RETURN_IF_ERROR(CheckOutputDir(out_dir, o.overwrite));
   RETURN_IF_ERROR(CheckOutputNotSource(out_dir, source_dir));
-  std::string clean = Clean(out_dir);
+  std::string clean = CleanPath(out_dir);
   std::string tmp = absl::StrCat(clean, ".tmp-", getpid());
   RETURN_IF_ERROR(RemoveAll(tmp));
   RETURN_IF_ERROR(MakeDirs(tmp));

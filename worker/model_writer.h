@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "common/json.h"
+#include "common/output_dir.h"
 #include "kernels/packed_linear.h"
 #include "worker/llama_model.h"
 
@@ -26,14 +27,7 @@ struct WriteOptions {
   json::Value summary;      // written as eqat.json when not null
 };
 
-// Checks before any work is done: out_dir absent or an empty directory (or
-// overwrite), its parent an existing writable directory. InvalidArgument /
-// FailedPrecondition naming the flag "out".
-absl::Status CheckOutputDir(const std::string& out_dir, bool overwrite);
-
-// InvalidArgument when out_dir is source_dir or one of its ancestors.
-absl::Status CheckOutputNotSource(const std::string& out_dir, const std::string& source_dir);
-
+// CheckOutputDir / CheckOutputNotSource: common/output_dir.h.
 absl::Status WriteModelFolder(const LlamaModel& model, const std::string& source_dir,
                               const std::string& out_dir, const WriteOptions& options);
 
