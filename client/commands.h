@@ -83,8 +83,6 @@ absl::Status RunGenerate(const GenerateOptions& o, std::ostream& out);
 absl::Status RunInspect(const InspectOptions& o, std::ostream& out);
 
 int ExitCodeFor(const absl::Status& s);
-// Uses `n` threads for LibTorch (n <= 0: all cores).
-void SetComputeThreads(int n);
 
 }  // namespace eqat
 

@@ -13,6 +13,7 @@
 #include "client/remote_commands.h"
 #endif
 #include "common/flag_parser.h"
+#include "worker/compute_threads.h"
 
 ABSL_FLAG(std::string, model, "", "model folder (Hugging Face layout: config.json, safetensors, tokenizer.model)");
 ABSL_FLAG(std::string, out, "", "output folder for the quantized model (must not exist or be empty)");

@@ -28,12 +28,6 @@ int ExitCodeFor(const absl::Status& s) {
   }
 }
 
-void SetComputeThreads(int n) {
-  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  ConfigureProcessForCompute();
-  torch::set_num_threads(n);
-}
-
 absl::Status RunGenerate(const GenerateOptions& o, std::ostream& out) {
   RETURN_IF_ERROR(CheckModelDir("--model", o.model));
   if (o.max_new_tokens < 0 || o.max_new_tokens > 4096) {

@@ -3,13 +3,10 @@
 #include <csignal>
 #include <iostream>
 #include <set>
-#include <thread>
-
-#include <torch/torch.h>
 
 #include "absl/flags/flag.h"
-#include "common/compute_env.h"
 #include "common/flag_parser.h"
+#include "worker/compute_threads.h"
 #include "worker/daemon/worker_daemon.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "coordinator gRPC address");
@@ -44,10 +41,7 @@ int main(int argc, char** argv) {
     std::cerr << "eqat-worker: " << parsed.status().message() << "\n";
     return 2;
   }
-  eqat::ConfigureProcessForCompute();
-  int threads = absl::GetFlag(FLAGS_threads);
-  if (threads > 0) torch::set_num_threads(threads);
-  else torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  eqat::SetComputeThreads(absl::GetFlag(FLAGS_threads));
   eqat::WorkerDaemonOptions o;
   o.coordinator = absl::GetFlag(FLAGS_coordinator);
   o.listen = absl::GetFlag(FLAGS_listen);
