@@ -16,15 +16,6 @@
 namespace eqat {
 namespace {
 
-class ThreadCountGuard {
- public:
-  explicit ThreadCountGuard(int n) : saved_(torch::get_num_threads()) { torch::set_num_threads(n); }
-  ~ThreadCountGuard() { torch::set_num_threads(saved_); }
-
- private:
-  int saved_;
-};
-
 struct JobInputs {
   std::vector<int32_t> calib;
   std::vector<TrainExample> e2e;
@@ -76,7 +67,7 @@ std::unique_ptr<LlamaModel> RunJob(const JobInputs& in, uint64_t seed,
 }
 
 TEST(QuantizeJobTest, EfficientQatIsDeterministicForAFixedSeed) {
-  ThreadCountGuard threads(1);
+  testing::ThreadCountGuard threads(1);
   JobInputs in = LoadInputs();
   ASSERT_FALSE(in.calib.empty());
   ASSERT_EQ(in.e2e.size(), 8u);

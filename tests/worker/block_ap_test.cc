@@ -27,16 +27,6 @@ constexpr int kBlock = 1;        // trained block; its inputs are fp block 0's o
 constexpr int64_t kSamples = 32; // 29 train + 3 validation (val_fraction 0.1)
 constexpr int64_t kLen = 32;     // tokens per calibration window
 
-// Restores LibTorch's intra-op thread count when the test ends.
-class ThreadCountGuard {
- public:
-  explicit ThreadCountGuard(int n) : saved_(torch::get_num_threads()) { torch::set_num_threads(n); }
-  ~ThreadCountGuard() { torch::set_num_threads(saved_); }
-
- private:
-  int saved_;
-};
-
 // Block kBlock of stories260K with its fp inputs and targets computed from
 // calibration windows of data/calib_en.txt, loaded once for the whole suite.
 class BlockApTest : public ::testing::Test {
@@ -202,7 +192,7 @@ TEST_F(BlockApTest, TwoNonFiniteLossesAbortAndLeaveTheBlockUntouched) {
 }
 
 TEST_F(BlockApTest, SameSeedGivesBitIdenticalPackedBlocks) {
-  ThreadCountGuard threads(1);
+  testing::ThreadCountGuard threads(1);
   auto in = Store(*inputs_);
   auto tgt = Store(*targets_);
   BlockApOptions o = Options();

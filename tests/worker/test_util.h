@@ -2,6 +2,8 @@
 #ifndef EQAT_TESTS_WORKER_TEST_UTIL_H_
 #define EQAT_TESTS_WORKER_TEST_UTIL_H_
 
+#include <torch/torch.h>
+
 #include <string>
 
 #include "common/compute_env.h"
@@ -13,6 +15,18 @@ inline std::string SourcePath(const std::string& rel) {
 }
 inline std::string StoriesDir() { return SourcePath("models/stories260K"); }
 inline std::string Ref7mDir() { return SourcePath("models/eqat-ref-7m"); }
+
+// Sets LibTorch's intra-op thread count for a scope and restores it after.
+class ThreadCountGuard {
+ public:
+  explicit ThreadCountGuard(int n) : saved_(torch::get_num_threads()) { torch::set_num_threads(n); }
+  ~ThreadCountGuard() { torch::set_num_threads(saved_); }
+  ThreadCountGuard(const ThreadCountGuard&) = delete;
+  ThreadCountGuard& operator=(const ThreadCountGuard&) = delete;
+
+ private:
+  int saved_;
+};
 
 }  // namespace eqat::testing
 

@@ -500,6 +500,10 @@ class TcpTransportTest : public ::testing::Test {
  protected:
   void SetUp() override {
     options_ = TestOptions();
+    Listen();
+  }
+  // (Re)creates the listener with the current options_.
+  void Listen() {
     auto l = TcpActivationListener::Create("127.0.0.1:0", options_);
     ASSERT_TRUE(l.ok()) << l.status();
     listener_ = std::move(*l);
@@ -576,9 +580,7 @@ TEST_F(TcpTransportTest, CorruptFrameBytesAreDataLoss) {
 
 TEST_F(TcpTransportTest, FrameAboveReceiverCapIsDataLoss) {
   options_.max_frame_bytes = 1 << 20;
-  auto l = TcpActivationListener::Create("127.0.0.1:0", options_);
-  ASSERT_TRUE(l.ok());
-  listener_ = std::move(*l);
+  ASSERT_NO_FATAL_FAILURE(Listen());
   std::unique_ptr<ActivationReceiver> receiver = Handshake();
   ASSERT_NE(receiver, nullptr);
   FrameHeader h = ValidHeader();
@@ -613,9 +615,7 @@ TEST_F(TcpTransportTest, SenderDyingMidFrameIsUnavailable) {
 
 TEST_F(TcpTransportTest, SenderStallingMidFrameIsUnavailableAfterTimeout) {
   options_.timeout = absl::Milliseconds(200);
-  auto l = TcpActivationListener::Create("127.0.0.1:0", options_);
-  ASSERT_TRUE(l.ok());
-  listener_ = std::move(*l);
+  ASSERT_NO_FATAL_FAILURE(Listen());
   std::unique_ptr<ActivationReceiver> receiver = Handshake();
   ASSERT_NE(receiver, nullptr);
   uint8_t hdr[kFrameHeaderBytes];
@@ -630,9 +630,7 @@ TEST_F(TcpTransportTest, SenderStallingMidFrameIsUnavailableAfterTimeout) {
 
 TEST_F(TcpTransportTest, IdleSenderIsNotAStall) {
   options_.timeout = absl::Milliseconds(100);
-  auto l = TcpActivationListener::Create("127.0.0.1:0", options_);
-  ASSERT_TRUE(l.ok());
-  listener_ = std::move(*l);
+  ASSERT_NO_FATAL_FAILURE(Listen());
   std::unique_ptr<ActivationReceiver> receiver = Handshake();
   ASSERT_NE(receiver, nullptr);
   // Between frames the sender may think for longer than the timeout.
