@@ -113,4 +113,10 @@ torch::Tensor ActivationStore::Gather(const std::vector<int64_t>& indices) const
   return torch::cat(parts, 0);
 }
 
+void ActivationStore::CopyFrom(const ActivationStore& src) {
+  TORCH_CHECK(src.n_ == n_ && src.shape_ == shape_, "activation store: copy between different shapes");
+  constexpr int64_t kBatch = 8;
+  for (int64_t i = 0; i < n_; i += kBatch) Write(i, src.Read(i, std::min(kBatch, n_ - i)));
+}
+
 }  // namespace eqat

@@ -37,6 +37,7 @@ class ActivationStore {
   ActivationStore& operator=(const ActivationStore&) = delete;
 
   int64_t size() const { return n_; }
+  const std::vector<int64_t>& sample_shape() const { return shape_; }
   int64_t resident_samples() const { return resident_; }
   int64_t spilled_samples() const { return n_ - resident_; }
 
@@ -45,8 +46,11 @@ class ActivationStore {
   torch::Tensor Read(int64_t first, int64_t count) const;
   // Stores x [count, shape...] (any float dtype) at [first, first+count).
   void Write(int64_t first, const torch::Tensor& x);
-  // Gathers arbitrary sample indices into one tensor.
+  // Gathers arbitrary sample indices into one new tensor (never a view).
   torch::Tensor Gather(const std::vector<int64_t>& indices) const;
+  // Copies every sample of `src` (same size and sample shape) into this
+  // store, a few samples at a time.
+  void CopyFrom(const ActivationStore& src);
 
  private:
   ActivationStore() = default;

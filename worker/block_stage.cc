@@ -60,13 +60,9 @@ absl::StatusOr<StageActivations> RunBlockStage(const BlockStageRequest& r, Stage
   ASSIGN_OR_RETURN(auto model, LlamaModel::LoadRange(r.model_dir, start, r.last_block));
   RETURN_IF_ERROR(CheckQuantizable(*model, r.options.spec));
   if (r.on_fp_outputs && in.fp != nullptr) {
-    torch::Tensor first = in.fp->Read(0, 1);
-    std::vector<int64_t> shape(first.sizes().begin() + 1, first.sizes().end());
-    ASSIGN_OR_RETURN(auto fp_out, ActivationStore::Create(in.fp->size(), shape, r.options.cache));
-    for (int64_t i = 0; i < in.fp->size(); i += r.options.batch_size) {
-      int64_t n = std::min<int64_t>(r.options.batch_size, in.fp->size() - i);
-      fp_out->Write(i, in.fp->Read(i, n));
-    }
+    ASSIGN_OR_RETURN(auto fp_out, ActivationStore::Create(in.fp->size(), in.fp->sample_shape(),
+                                                          r.options.cache));
+    fp_out->CopyFrom(*in.fp);
     for (int local = 0; local < model->num_blocks(); ++local) {
       MapStore(fp_out.get(), r.options.batch_size, model->block(local), model->config());
     }

@@ -116,7 +116,7 @@ int64_t StreamInputFeed::quant_rows_received() const {
 }
 
 torch::Tensor StreamInputFeed::Mixed(const std::vector<int64_t>& idx, double lambda) {
-  torch::Tensor x = fp_->Gather(idx).clone();
+  torch::Tensor x = fp_->Gather(idx);  // a fresh tensor (cat), safe to modify
   if (lambda <= 0) {
     // Past the annealing: train on real quantized inputs only, so wait for
     // them (a dead stream is reported by WaitFinal; fp fills in until then).
@@ -168,16 +168,31 @@ absl::Status StreamInputFeed::WaitFinal(ActivationStore* q) {
       };
       mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(1));
       if (final_rows_ == o_.samples) {
-        for (int64_t i = 0; i < o_.samples; i += kCopyBatch) {
-          int64_t m = std::min(kCopyBatch, o_.samples - i);
-          q->Write(i, q_->Read(i, m));
-        }
+        q->CopyFrom(*q_);
         return absl::OkStatus();
       }
       if (ended_) return error_;
     }
     if (o_.on_wait_tick) o_.on_wait_tick();
   }
+}
+
+absl::Status StreamInputFeed::TakeFinal(std::unique_ptr<ActivationStore>* fp,
+                                        std::unique_ptr<ActivationStore>* q) {
+  for (;;) {
+    {
+      absl::MutexLock l(&mu_);
+      auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return ended_; };
+      if (mu_.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(1))) break;
+    }
+    if (o_.on_wait_tick) o_.on_wait_tick();
+  }
+  if (thread_.joinable()) thread_.join();
+  absl::MutexLock l(&mu_);
+  if (!error_.ok()) return error_;
+  *fp = std::move(fp_);
+  *q = std::move(q_);
+  return absl::OkStatus();
 }
 
 }  // namespace eqat

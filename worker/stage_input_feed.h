@@ -93,6 +93,11 @@ class StreamInputFeed : public StageInputFeed {
   void Snapshot(ActivationStore* q) override;
   absl::Status WaitFinal(ActivationStore* q) override;
 
+  // Sequential hand-over: waits for the end of the stream, then moves the fp
+  // inputs and the final quantized inputs out (no copy). The feed is spent
+  // afterwards. Errors as WaitFinal's.
+  absl::Status TakeFinal(std::unique_ptr<ActivationStore>* fp, std::unique_ptr<ActivationStore>* q);
+
  private:
   StreamInputFeed() = default;
   absl::Status Apply(const TensorFrame& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -82,6 +82,16 @@ class ActivationStoreTest : public ::testing::Test {
   torch::Tensor data_;
 };
 
+TEST_F(ActivationStoreTest, CopyFromCopiesAcrossRamAndSpill) {
+  auto src = ActivationStore::Create(kN, {4, 8}, Opts(3 * kSampleBytes));  // 3 in RAM, 7 spilled
+  auto dst = ActivationStore::Create(kN, {4, 8}, Opts(6 * kSampleBytes));  // 6 in RAM, 4 spilled
+  ASSERT_TRUE(src.ok() && dst.ok());
+  (*src)->Write(0, data_);
+  (*dst)->CopyFrom(**src);
+  EXPECT_EQ((*dst)->sample_shape(), (std::vector<int64_t>{4, 8}));
+  EXPECT_TRUE(torch::equal((*dst)->Read(0, kN), data_));
+}
+
 TEST_F(ActivationStoreTest, AllInRam) {
   auto s = ActivationStore::Create(kN, kShape, Opts(int64_t{1} << 30));
   ASSERT_TRUE(s.ok()) << s.status();

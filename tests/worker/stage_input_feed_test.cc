@@ -129,6 +129,24 @@ TEST_F(StreamInputFeedTest, SequentialStyleStreamIsValidToo) {
   EXPECT_TRUE(torch::equal(out->Read(0, kN), quant_));
 }
 
+TEST_F(StreamInputFeedTest, TakeFinalHandsOverBothSetsAfterTheEndOfStream) {
+  ASSERT_TRUE(tx_->Send(Frame("fp", 0, fp_)).ok());
+  auto feed = StreamInputFeed::Start(std::move(rx_), FeedOptions());
+  ASSERT_TRUE(feed.ok()) << feed.status();
+  std::thread rest([&] {
+    EXPECT_TRUE(tx_->Send(Frame("qstep", 1, quant_.narrow(0, 0, 1) + 1)).ok());
+    EXPECT_TRUE(tx_->Send(Frame("quant", 0, quant_)).ok());
+    EXPECT_TRUE(tx_->Close().ok());
+  });
+  std::unique_ptr<ActivationStore> fp, q;
+  ASSERT_TRUE((*feed)->TakeFinal(&fp, &q).ok());
+  rest.join();
+  ASSERT_NE(fp, nullptr);
+  ASSERT_NE(q, nullptr);
+  EXPECT_TRUE(torch::equal(fp->Read(0, kN), fp_));
+  EXPECT_TRUE(torch::equal(q->Read(0, kN), quant_));
+}
+
 TEST_F(StreamInputFeedTest, StreamEndingBeforeTheFinalOutputsIsDataLoss) {
   ASSERT_TRUE(tx_->Send(Frame("fp", 0, fp_)).ok());
   ASSERT_TRUE(tx_->Send(Frame("quant", 0, quant_.narrow(0, 0, 3))).ok());
@@ -138,6 +156,9 @@ TEST_F(StreamInputFeedTest, StreamEndingBeforeTheFinalOutputsIsDataLoss) {
   auto st = (*feed)->WaitFinal(NewStore().get());
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_NE(std::string(st.message()).find("3 of 4"), std::string::npos) << st;
+  std::unique_ptr<ActivationStore> fp, q;
+  EXPECT_EQ((*feed)->TakeFinal(&fp, &q).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(q, nullptr);
 }
 
 TEST_F(StreamInputFeedTest, DeadSenderIsUnavailableNotAHang) {

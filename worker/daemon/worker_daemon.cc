@@ -185,11 +185,11 @@ struct WorkerDaemon::Impl {
     }
   }
 
-  // Pipelined schedule: starts training as soon as the fp inputs are in; the
-  // quantized ones keep arriving on the feed's thread.
+  // Accepts the previous stage's stream and receives its fp inputs; the rest
+  // keeps arriving on the feed's thread (worker/stage_input_feed.h).
   absl::StatusOr<std::unique_ptr<StreamInputFeed>> StartFeed(const v1::Assignment& a,
                                                              const ActivationStoreOptions& cache,
-                                                             int64_t hidden, StageActivations* in) {
+                                                             int64_t hidden) {
     auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(auto rx, AcceptInput());
     StreamInputFeed::Options fo;
@@ -202,54 +202,30 @@ struct WorkerDaemon::Impl {
     ASSIGN_OR_RETURN(auto feed, StreamInputFeed::Start(std::move(rx), fo));
     transport_wait->Increment(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    const int64_t n = fo.samples;
-    ASSIGN_OR_RETURN(in->fp, ActivationStore::Create(n, fo.sample_shape, cache));
-    ASSIGN_OR_RETURN(in->q, ActivationStore::Create(n, fo.sample_shape, cache));
-    for (int64_t i = 0; i < n; i += 8) {
-      torch::Tensor x = feed->fp().Read(i, std::min<int64_t>(8, n - i));
-      in->fp->Write(i, x);
-      in->q->Write(i, x);
-    }
     return feed;
   }
 
-  // Receives the stage's inputs ("fp" and "quant" frames) until end of stream.
-  absl::StatusOr<StageActivations> ReceiveInputs(const v1::Assignment& a,
-                                                 const ActivationStoreOptions& cache,
-                                                 int64_t hidden) {
-    auto t0 = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(std::unique_ptr<ActivationReceiver> rx, AcceptInput());
-    StageActivations in;
-    int64_t n = a.spec().samples(), len = a.spec().seqlen();
-    ASSIGN_OR_RETURN(in.fp, ActivationStore::Create(n, {len, hidden}, cache));
-    ASSIGN_OR_RETURN(in.q, ActivationStore::Create(n, {len, hidden}, cache));
-    int64_t got_fp = 0, got_q = 0, bytes = 0;
-    for (;;) {
-      CheckAbort();
-      auto f = rx->Recv(absl::Seconds(1));
-      if (!f.ok()) {
-        if (f.status().code() == absl::StatusCode::kDeadlineExceeded) continue;
-        if (f.status().code() == absl::StatusCode::kOutOfRange) break;
-        return f.status();
-      }
-      ActivationStore* dst = f->tag == "fp" ? in.fp.get() : f->tag == "quant" ? in.q.get() : nullptr;
-      if (dst == nullptr || f->index < 0 || f->index + f->tensor.size(0) > n ||
-          f->tensor.dim() != 3 || f->tensor.size(1) != len || f->tensor.size(2) != hidden) {
-        return absl::DataLossError(absl::StrCat("stream: unexpected frame '", f->tag, "' at ", f->index));
-      }
-      dst->Write(f->index, f->tensor);
-      (f->tag == "fp" ? got_fp : got_q) += f->tensor.size(0);
-      bytes += f->tensor.numel() * f->tensor.element_size();
-      if (f->end_of_stream) break;
+  // The stage's inputs. Pipelined: training starts as soon as the fp inputs
+  // are in, on copies (the feed keeps mixing from its own); the returned feed
+  // is the stage's MREM-P input. Sequential: waits for the whole stream and
+  // takes the feed's stores as they are (no feed returned).
+  absl::StatusOr<std::unique_ptr<StreamInputFeed>> ReceiveInputs(
+      const v1::Assignment& a, const ActivationStoreOptions& cache, int64_t hidden,
+      StageActivations* in) {
+    ASSIGN_OR_RETURN(auto feed, StartFeed(a, cache, hidden));
+    if (!a.pipelined()) {
+      auto t0 = std::chrono::steady_clock::now();
+      RETURN_IF_ERROR(feed->TakeFinal(&in->fp, &in->q));
+      transport_wait->Increment(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      return std::unique_ptr<StreamInputFeed>();
     }
-    transport_bytes->Add({{"direction", "received"}}).Increment(static_cast<double>(bytes));
-    transport_wait->Increment(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    if (got_fp != n || got_q != n) {
-      return absl::DataLossError(absl::StrFormat("stream ended early: %d fp and %d quant of %d samples",
-                                                 got_fp, got_q, n));
-    }
-    return in;
+    const int64_t n = feed->fp().size();
+    ASSIGN_OR_RETURN(in->fp, ActivationStore::Create(n, feed->fp().sample_shape(), cache));
+    ASSIGN_OR_RETURN(in->q, ActivationStore::Create(n, feed->fp().sample_shape(), cache));
+    in->fp->CopyFrom(feed->fp());
+    in->q->CopyFrom(feed->fp());
+    return feed;
   }
 
   // Sends every sample of `store` as `tag` frames of 8 samples.
@@ -322,12 +298,10 @@ struct WorkerDaemon::Impl {
       std::unique_ptr<StreamInputFeed> feed;
       if (a->receive_inputs() && in.fp == nullptr) {
         ASSIGN_OR_RETURN(ModelConfig cfg, LoadModelConfig(a->spec().model_dir()));
-        if (a->pipelined()) {
-          ASSIGN_OR_RETURN(feed, StartFeed(*a, cache, cfg.hidden_size, &in));
+        ASSIGN_OR_RETURN(feed, ReceiveInputs(*a, cache, cfg.hidden_size, &in));
+        if (feed != nullptr) {
           r.options.feed = feed.get();
           r.options.anneal_fraction = a->spec().anneal_fraction();
-        } else {
-          ASSIGN_OR_RETURN(in, ReceiveInputs(*a, cache, cfg.hidden_size));
         }
       }
       // Pipelined: stream to the next stage while training (MREM-P).
