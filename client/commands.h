@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "eqat/v1/quantization_service.pb.h"
 
 namespace eqat {
 
@@ -26,42 +27,16 @@ struct EvalOptions {
   bool json = false;
 };
 
+// `eqat quantize`: the job itself is a JobSpec (built from the job flags,
+// common/job/job_flags.h; unset fields take ValidateJobSpec's defaults);
+// the rest is this process's resources and output.
 struct QuantizeOptions {
-  std::string model;
-  std::string out;
-  std::string method = "efficientqat";  // efficientqat | gptq | rtn
-  int bits = 4;
-  int group = 128;
-  std::string calib;            // calibration text (required except rtn)
-  int64_t samples = 4096;       // calibration windows
-  int64_t seqlen = 0;           // calibration window length; 0: min(2048, max_pos)
-  uint64_t seed = 0;
-  int64_t batch_size = 4;
-  std::string eval_text;        // evaluate fp and output on this text
-  int64_t eval_seqlen = 0;      // 0: as eval's default
-  int64_t eval_max_windows = 0;
-  std::string zeros = "v2";     // v2 (native) | v1 (GPTQ zero-1 export)
-  bool overwrite = false;
+  v1::JobSpec spec;
+  std::string device = "cpu";        // cpu | cuda | cuda:N
+  std::string cache_budget = "4G";   // RAM for each cached activation set
+  std::string spill_dir = "/tmp";    // beyond it, a memory-mapped spill file here
   bool json = false;
   bool progress = true;
-  std::string device = "cpu";   // cpu | cuda | cuda:N
-  // Block-AP (efficientqat)
-  int64_t epochs = 2;
-  int64_t ap_batch = 2;
-  double quant_lr = 1e-4;
-  double weight_lr = 0;         // 0: 2e-5 for 2-bit, 1e-5 otherwise
-  std::string cache_budget = "4G";  // RAM for cached activations (per set)
-  std::string spill_dir = "/tmp";
-  // E2E-QP (efficientqat)
-  bool e2e = true;
-  std::string e2e_data;         // text/.jsonl/.bin, or instruction .jsonl (Q-PEFT); default --calib
-  int64_t e2e_samples = 0;      // 0: --samples
-  int64_t e2e_seqlen = 0;       // 0: --seqlen
-  int64_t e2e_epochs = 1;
-  double e2e_lr = 0;            // 0: 2e-5 for 2-bit, 1e-5 otherwise
-  int64_t e2e_batch = 2;
-  int64_t e2e_accum = 1;
-  bool e2e_checkpointing = false;
 };
 
 struct GenerateOptions {

@@ -6,7 +6,7 @@
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "common/text_data.h"
-#include "worker/evaluate.h"
+#include "worker/model/evaluate.h"
 
 namespace eqat {
 

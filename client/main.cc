@@ -8,53 +8,56 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
 #include "client/commands.h"
 #ifdef EQAT_WITH_SERVICE
 #include "client/remote_commands.h"
 #endif
 #include "common/flag_parser.h"
-#include "worker/compute_threads.h"
+#include "common/job/job_flags.h"
+#include "common/job/job_spec.h"
+#include "worker/model/compute_threads.h"
 
 ABSL_FLAG(std::string, model, "", "model folder (Hugging Face layout: config.json, safetensors, tokenizer.model)");
 ABSL_FLAG(std::string, out, "", "output folder for the quantized model (must not exist or be empty)");
 ABSL_FLAG(std::string, text, "", "evaluation text: raw text, .jsonl with \"text\" fields, or pre-tokenized .bin");
-ABSL_FLAG(int64_t, seqlen, 0, "tokens per window (0: min(2048, max_position_embeddings))");
+ABSL_FLAG(int64_t, seqlen, 0, "tokens per window (unset or 0 for eval: min(2048, max_position_embeddings))");
 ABSL_FLAG(int64_t, max_windows, 0, "evaluate at most this many windows (0: all)");
-ABSL_FLAG(int64_t, batch, 4, "windows per forward pass");
+ABSL_FLAG(int64_t, batch, eqat::job_defaults::kBatch, "windows per forward pass");
 ABSL_FLAG(bool, json, false, "print a one-line JSON summary as the last line");
-ABSL_FLAG(std::string, method, "efficientqat", "quantization method: efficientqat, gptq or rtn");
-ABSL_FLAG(int32_t, bits, 4, "weight bits: 2, 3, 4 or 8");
-ABSL_FLAG(int32_t, group, 128, "group size along in_features: 32, 64, 128 or -1 (per output channel)");
+ABSL_FLAG(std::string, method, eqat::job_defaults::kMethod, "quantization method: efficientqat, gptq or rtn");
+ABSL_FLAG(int32_t, bits, eqat::job_defaults::kBits, "weight bits: 2, 3, 4 or 8");
+ABSL_FLAG(int32_t, group, eqat::job_defaults::kGroupSize, "group size along in_features: 32, 64, 128 or -1 (per output channel)");
 ABSL_FLAG(std::string, calib, "", "calibration text (raw, .jsonl or .bin); required except for rtn");
-ABSL_FLAG(int64_t, samples, 4096, "calibration windows (EfficientQAT default 4096; tests and the bundled job use fewer)");
-ABSL_FLAG(uint64_t, seed, 0, "random seed for calibration sampling and training");
+ABSL_FLAG(int64_t, samples, eqat::job_defaults::kSamples, "calibration windows (EfficientQAT default 4096; tests and the bundled job use fewer)");
+ABSL_FLAG(uint64_t, seed, eqat::job_defaults::kSeed, "random seed for calibration sampling and training");
 ABSL_FLAG(std::string, eval_text, "", "after quantizing, evaluate fp and quantized perplexity on this text");
-ABSL_FLAG(int64_t, eval_seqlen, 0, "window length for --eval-text (0: as eval)");
-ABSL_FLAG(int64_t, eval_max_windows, 0, "at most this many --eval-text windows (0: all)");
-ABSL_FLAG(std::string, zeros, "v2", "zero-point format written: v2 (as is, EfficientQAT) or v1 (GPTQ zero-1)");
+ABSL_FLAG(int64_t, eval_seqlen, 0, "window length for --eval-text (unset: min(2048, max_position_embeddings))");
+ABSL_FLAG(int64_t, eval_max_windows, eqat::job_defaults::kEvalMaxWindows, "at most this many --eval-text windows (0: all)");
+ABSL_FLAG(std::string, zeros, eqat::job_defaults::kZeros, "zero-point format written: v2 (as is, EfficientQAT) or v1 (GPTQ zero-1)");
 ABSL_FLAG(bool, overwrite, false, "replace a non-empty --out folder");
 ABSL_FLAG(bool, progress, true, "show a progress bar on a terminal");
 ABSL_FLAG(int32_t, threads, 0, "compute threads (0: all cores)");
 ABSL_FLAG(std::string, device, "cpu", "compute device: cpu, cuda or cuda:N");
-ABSL_FLAG(int64_t, epochs, 2, "Block-AP epochs over the calibration windows");
-ABSL_FLAG(int64_t, ap_batch, 2, "Block-AP training batch (windows)");
-ABSL_FLAG(double, quant_lr, 1e-4, "Block-AP learning rate of step sizes and zero points");
-ABSL_FLAG(double, weight_lr, 0, "Block-AP learning rate of weights (0: 2e-5 for 2-bit, 1e-5 otherwise)");
+ABSL_FLAG(int64_t, epochs, eqat::job_defaults::kEpochs, "Block-AP epochs over the calibration windows");
+ABSL_FLAG(int64_t, ap_batch, eqat::job_defaults::kApBatch, "Block-AP training batch (windows)");
+ABSL_FLAG(double, quant_lr, eqat::job_defaults::kQuantLr, "Block-AP learning rate of step sizes and zero points");
+ABSL_FLAG(double, weight_lr, 0, "Block-AP learning rate of weights (unset: 2e-5 for 2-bit, 1e-5 otherwise)");
 ABSL_FLAG(std::string, cache_budget, "4G", "RAM for each cached activation set; beyond it a memory-mapped spill file");
 ABSL_FLAG(std::string, spill_dir, "/tmp", "folder for activation spill files (unlinked at once)");
 ABSL_FLAG(bool, e2e, true, "run E2E-QP after Block-AP (efficientqat)");
 ABSL_FLAG(std::string, e2e_data, "", "E2E-QP data: text/.jsonl/.bin windows, or an instruction .jsonl for Q-PEFT (default: --calib)");
-ABSL_FLAG(int64_t, e2e_samples, 0, "E2E-QP windows / examples (0: --samples)");
-ABSL_FLAG(int64_t, e2e_seqlen, 0, "E2E-QP window length (0: --seqlen)");
-ABSL_FLAG(int64_t, e2e_epochs, 1, "E2E-QP epochs");
-ABSL_FLAG(double, e2e_lr, 0, "E2E-QP learning rate (0: 2e-5 for 2-bit, 1e-5 otherwise)");
-ABSL_FLAG(int64_t, e2e_batch, 2, "E2E-QP micro-batch (examples)");
-ABSL_FLAG(int64_t, e2e_accum, 1, "E2E-QP gradient accumulation (micro-batches per step)");
+ABSL_FLAG(int64_t, e2e_samples, 0, "E2E-QP windows / examples (unset: --samples)");
+ABSL_FLAG(int64_t, e2e_seqlen, 0, "E2E-QP window length (unset: --seqlen)");
+ABSL_FLAG(int64_t, e2e_epochs, eqat::job_defaults::kE2eEpochs, "E2E-QP epochs");
+ABSL_FLAG(double, e2e_lr, 0, "E2E-QP learning rate (unset: 2e-5 for 2-bit, 1e-5 otherwise)");
+ABSL_FLAG(int64_t, e2e_batch, eqat::job_defaults::kE2eBatch, "E2E-QP micro-batch (examples)");
+ABSL_FLAG(int64_t, e2e_accum, eqat::job_defaults::kE2eAccum, "E2E-QP gradient accumulation (micro-batches per step)");
 ABSL_FLAG(bool, e2e_checkpointing, false, "recompute each block in the E2E-QP backward pass (less memory)");
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "coordinator gRPC address");
 ABSL_FLAG(std::string, schedule, "sequential", "submit: sequential or pipelined");
-ABSL_FLAG(double, anneal_fraction, 0.5, "submit, pipelined: share of steps over which lambda goes 1 -> 0");
-ABSL_FLAG(int32_t, max_stages, 0, "submit: at most this many stages (0: one per worker)");
+ABSL_FLAG(double, anneal_fraction, eqat::job_defaults::kAnnealFraction, "submit, pipelined: share of steps over which lambda goes 1 -> 0");
+ABSL_FLAG(int32_t, max_stages, eqat::job_defaults::kMaxStages, "submit: at most this many stages (0: one per worker)");
 ABSL_FLAG(bool, wait, false, "submit: follow the job until it ends (exit 0 only on success)");
 ABSL_FLAG(std::string, state, "", "list: only jobs in this state");
 ABSL_FLAG(std::string, prompt, "Once upon a time", "prompt for generate");
@@ -81,55 +84,47 @@ absl::Status DoEval(const eqat::ParsedArgs&) {
   return eqat::RunEval(o, std::cout);
 }
 
-eqat::QuantizeOptions QuantizeFlags() {
+// The job flags given on the command line, as a JobSpec (common/job/job_flags.h):
+// flags left out stay unset, so ValidateJobSpec applies the one default.
+absl::StatusOr<eqat::v1::JobSpec> JobSpecFlags(const eqat::ParsedArgs& a) {
+  std::map<std::string, std::string> given;
+  for (const eqat::JobFlag& f : eqat::JobFlagTable()) {
+    if (a.given.count(f.flag) == 0) continue;
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(f.flag);
+    if (flag != nullptr) given[f.flag] = flag->CurrentValue();
+  }
+  return eqat::JobSpecFromFlagValues(given);
+}
+
+absl::StatusOr<eqat::QuantizeOptions> QuantizeFlags(const eqat::ParsedArgs& a) {
   eqat::QuantizeOptions o;
-  o.model = absl::GetFlag(FLAGS_model);
-  o.out = absl::GetFlag(FLAGS_out);
-  o.method = absl::GetFlag(FLAGS_method);
-  o.bits = absl::GetFlag(FLAGS_bits);
-  o.group = absl::GetFlag(FLAGS_group);
-  o.calib = absl::GetFlag(FLAGS_calib);
-  o.samples = absl::GetFlag(FLAGS_samples);
-  o.seqlen = absl::GetFlag(FLAGS_seqlen);
-  o.seed = absl::GetFlag(FLAGS_seed);
-  o.batch_size = absl::GetFlag(FLAGS_batch);
-  o.eval_text = absl::GetFlag(FLAGS_eval_text);
-  o.eval_seqlen = absl::GetFlag(FLAGS_eval_seqlen);
-  o.eval_max_windows = absl::GetFlag(FLAGS_eval_max_windows);
-  o.zeros = absl::GetFlag(FLAGS_zeros);
-  o.overwrite = absl::GetFlag(FLAGS_overwrite);
+  absl::StatusOr<eqat::v1::JobSpec> spec = JobSpecFlags(a);
+  if (!spec.ok()) return spec.status();
+  o.spec = *std::move(spec);
   o.json = absl::GetFlag(FLAGS_json);
   o.progress = absl::GetFlag(FLAGS_progress);
   o.device = absl::GetFlag(FLAGS_device);
-  o.epochs = absl::GetFlag(FLAGS_epochs);
-  o.ap_batch = absl::GetFlag(FLAGS_ap_batch);
-  o.quant_lr = absl::GetFlag(FLAGS_quant_lr);
-  o.weight_lr = absl::GetFlag(FLAGS_weight_lr);
   o.cache_budget = absl::GetFlag(FLAGS_cache_budget);
   o.spill_dir = absl::GetFlag(FLAGS_spill_dir);
-  o.e2e = absl::GetFlag(FLAGS_e2e);
-  o.e2e_data = absl::GetFlag(FLAGS_e2e_data);
-  o.e2e_samples = absl::GetFlag(FLAGS_e2e_samples);
-  o.e2e_seqlen = absl::GetFlag(FLAGS_e2e_seqlen);
-  o.e2e_epochs = absl::GetFlag(FLAGS_e2e_epochs);
-  o.e2e_lr = absl::GetFlag(FLAGS_e2e_lr);
-  o.e2e_batch = absl::GetFlag(FLAGS_e2e_batch);
-  o.e2e_accum = absl::GetFlag(FLAGS_e2e_accum);
-  o.e2e_checkpointing = absl::GetFlag(FLAGS_e2e_checkpointing);
   return o;
 }
 
-absl::Status DoQuantize(const eqat::ParsedArgs&) { return eqat::RunQuantize(QuantizeFlags(), std::cout); }
+absl::Status DoQuantize(const eqat::ParsedArgs& a) {
+  absl::StatusOr<eqat::QuantizeOptions> o = QuantizeFlags(a);
+  if (!o.ok()) return o.status();
+  return eqat::RunQuantize(*o, std::cout);
+}
 
 #ifdef EQAT_WITH_SERVICE
-absl::Status DoSubmit(const eqat::ParsedArgs&) {
+absl::Status DoSubmit(const eqat::ParsedArgs& a) {
   eqat::SubmitOptions o;
   o.coordinator = absl::GetFlag(FLAGS_coordinator);
-  o.quantize = QuantizeFlags();
-  o.schedule = absl::GetFlag(FLAGS_schedule);
-  o.anneal_fraction = absl::GetFlag(FLAGS_anneal_fraction);
-  o.max_stages = absl::GetFlag(FLAGS_max_stages);
+  absl::StatusOr<eqat::v1::JobSpec> spec = JobSpecFlags(a);
+  if (!spec.ok()) return spec.status();
+  o.spec = *std::move(spec);
   o.wait = absl::GetFlag(FLAGS_wait);
+  o.json = absl::GetFlag(FLAGS_json);
+  o.progress = absl::GetFlag(FLAGS_progress);
   return eqat::RunSubmit(o, std::cout);
 }
 
@@ -149,13 +144,19 @@ absl::Status DoList(const eqat::ParsedArgs& a) { return eqat::RunList(RemoteFlag
 absl::Status DoCancel(const eqat::ParsedArgs& a) { return eqat::RunCancel(RemoteFlags(a), std::cout); }
 #endif
 
+// Every job flag (the table in common/job/job_flags.h) but the cluster's
+// schedule knobs, plus this process's own.
 const std::set<std::string>& QuantizeFlagNames() {
-  static const auto* names = new std::set<std::string>{
-      "model", "out", "method", "bits", "group", "calib", "samples", "seqlen", "seed", "batch",
-      "eval_text", "eval_seqlen", "eval_max_windows", "zeros", "overwrite", "json", "progress",
-      "threads", "device", "epochs", "ap_batch", "quant_lr", "weight_lr", "cache_budget",
-      "spill_dir", "e2e", "e2e_data", "e2e_samples", "e2e_seqlen", "e2e_epochs", "e2e_lr",
-      "e2e_batch", "e2e_accum", "e2e_checkpointing"};
+  static const auto* names = [] {
+    auto* n = new std::set<std::string>{"json", "progress", "threads", "device", "cache_budget",
+                                        "spill_dir"};
+    for (const eqat::JobFlag& f : eqat::JobFlagTable()) {
+      if (f.flag != "schedule" && f.flag != "anneal_fraction" && f.flag != "max_stages") {
+        n->insert(f.flag);
+      }
+    }
+    return n;
+  }();
   return *names;
 }
 

@@ -9,7 +9,7 @@
 #include "common/compute_env.h"
 #include "common/safetensors.h"
 #include "common/status_macros.h"
-#include "worker/evaluate.h"
+#include "worker/model/evaluate.h"
 
 namespace eqat {
 

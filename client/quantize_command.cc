@@ -1,225 +1,144 @@
+// `eqat quantize`: a thin tool over the same library calls a worker makes.
+// The job flags become a JobSpec (client/main.cc), ValidateJobSpec checks it
+// and fills in every default, then the block stage over every block and the
+// finalize stage run in this process, exactly as a one-worker cluster runs
+// them (worker/stage/stage_requests.h).
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/command_util.h"
 #include "client/commands.h"
-#include "client/quantize_job.h"
 #include "common/file_util.h"
+#include "common/job/job_spec.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
-#include "common/text_data.h"
-#include "worker/evaluate.h"
-#include "worker/model_writer.h"
-#include "worker/train_data.h"
+#include "worker/stage/stage_requests.h"
 
 namespace eqat {
 namespace {
 
-absl::Status Positive(const char* flag, int64_t v) {
-  if (v < 1) return absl::InvalidArgumentError(absl::StrCat(flag, ": must be >= 1"));
-  return absl::OkStatus();
+// The job's scratch folder (packed blocks, their reports), removed on every
+// way out: a failed run leaves nothing behind.
+class ScratchDir {
+ public:
+  explicit ScratchDir(std::string path) : path_(std::move(path)) {}
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-absl::Status NonNegative(const char* flag, double v) {
-  if (!(v >= 0) || !std::isfinite(v)) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, ": must be a finite number >= 0"));
-  }
-  return absl::OkStatus();
-}
-
-// Every flag is checked before any work starts.
-absl::Status ValidateQuantizeFlags(const QuantizeOptions& o, QuantMethod* method) {
-  RETURN_IF_ERROR(CheckModelDir("--model", o.model));
-  if (o.out.empty()) return absl::InvalidArgumentError("--out: is required");
-  absl::StatusOr<QuantMethod> m = ParseQuantMethod(o.method);
-  if (!m.ok()) return absl::InvalidArgumentError(absl::StrCat("--", m.status().message()));
-  *method = *m;
-  absl::Status spec = kernels::ValidateQuantSpec({o.bits, o.group});
-  if (!spec.ok()) return absl::InvalidArgumentError(absl::StrCat("--", spec.message()));
-  if (*method != QuantMethod::kRtn || !o.calib.empty()) {
-    RETURN_IF_ERROR(CheckInputFile("--calib", o.calib));
-  }
-  RETURN_IF_ERROR(Positive("--samples", o.samples));
-  RETURN_IF_ERROR(Positive("--batch", o.batch_size));
-  RETURN_IF_ERROR(Positive("--epochs", o.epochs));
-  RETURN_IF_ERROR(Positive("--ap-batch", o.ap_batch));
-  RETURN_IF_ERROR(NonNegative("--quant-lr", o.quant_lr));
-  RETURN_IF_ERROR(NonNegative("--weight-lr", o.weight_lr));
-  RETURN_IF_ERROR(NonNegative("--e2e-lr", o.e2e_lr));
-  RETURN_IF_ERROR(Positive("--e2e-epochs", o.e2e_epochs));
-  RETURN_IF_ERROR(Positive("--e2e-batch", o.e2e_batch));
-  RETURN_IF_ERROR(Positive("--e2e-accum", o.e2e_accum));
-  if (o.e2e_samples < 0) return absl::InvalidArgumentError("--e2e-samples: must be >= 0");
-  if (o.e2e_seqlen < 0) return absl::InvalidArgumentError("--e2e-seqlen: must be >= 0");
-  RETURN_IF_ERROR(ParseByteSize("--cache-budget", o.cache_budget).status());
+absl::StatusOr<StageResources> Resources(const QuantizeOptions& o) {
+  StageResources r;
+  ASSIGN_OR_RETURN(r.device, ParseDevice("--device", o.device));
+  ASSIGN_OR_RETURN(r.cache.ram_budget_bytes, ParseByteSize("--cache-budget", o.cache_budget));
   if (!IsDirectory(o.spill_dir)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--spill-dir: '", o.spill_dir, "' is not a directory"));
   }
-  RETURN_IF_ERROR(ParseDevice("--device", o.device).status());
-  if (!o.e2e_data.empty()) RETURN_IF_ERROR(CheckInputFile("--e2e-data", o.e2e_data));
-  if (o.zeros != "v2" && o.zeros != "v1") {
-    return absl::InvalidArgumentError(absl::StrCat("--zeros: '", o.zeros, "' is not v2 or v1"));
+  r.cache.spill_dir = o.spill_dir;
+  return r;
+}
+
+void PrintTable(const v1::JobSpec& s, const FinalizeResult& fr, std::ostream& out) {
+  std::string label = absl::StrFormat("%s W%dg%d", s.method(), s.bits(), s.group_size());
+  out << absl::StrFormat("\n%-28s %12s\n%-28s %12.4f\n", "model", "perplexity", "full precision",
+                         fr.fp_ppl);
+  if (fr.e2e_steps > 0) {
+    out << absl::StrFormat("%-28s %12.4f\n", label + " (Block-AP)", fr.block_ap_ppl);
+    out << absl::StrFormat("%-28s %12.4f\n", label + " (+E2E-QP)", fr.ppl);
+  } else {
+    out << absl::StrFormat("%-28s %12.4f\n", label, fr.ppl);
   }
-  if (!o.eval_text.empty()) RETURN_IF_ERROR(CheckInputFile("--eval-text", o.eval_text));
-  if (o.eval_seqlen < 0) return absl::InvalidArgumentError("--eval-seqlen: must be >= 0");
-  if (o.eval_max_windows < 0) {
-    return absl::InvalidArgumentError("--eval-max-windows: must be >= 0");
-  }
-  absl::Status out = CheckOutputDir(o.out, o.overwrite);
-  if (out.ok()) out = CheckOutputNotSource(o.out, o.model);
-  if (!out.ok()) return absl::Status(out.code(), absl::StrCat("--", out.message()));
-  return absl::OkStatus();
+  out << absl::StrFormat("(%d windows of %d tokens of %s)\n", fr.eval_windows, s.eval_seqlen(),
+                         s.eval_text());
 }
 
 }  // namespace
 
 absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
-  QuantMethod method;
-  RETURN_IF_ERROR(ValidateQuantizeFlags(o, &method));
+  JobSpecRules rules;
+  rules.style = FieldStyle::kFlag;
+  ASSIGN_OR_RETURN(ValidatedJob job, ValidateJobSpec(o.spec, rules));
+  ASSIGN_OR_RETURN(StageResources res, Resources(o));
+  const v1::JobSpec& s = job.spec;
   return GuardTorch([&]() -> absl::Status {
     auto t0 = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(auto model, LlamaModel::Load(o.model));
-    const ModelConfig& cfg = model->config();
-    if (model->quantized()) {
-      return absl::InvalidArgumentError("--model: is already quantized; give a full-precision model");
-    }
-    for (int i = 0; i < model->num_blocks(); ++i) {
-      for (auto& [name, lin] : model->block(i).Linears()) {
-        absl::Status st = kernels::ValidateQuantSpecFor({o.bits, o.group}, lin->in_features(),
-                                                        LinearPrefix(i, name));
-        if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("--", st.message()));
-      }
-    }
-    ASSIGN_OR_RETURN(auto tok, LoadModelTokenizer(o.model));
-    ASSIGN_OR_RETURN(int64_t seqlen, ResolveSeqlen("--seqlen", o.seqlen, cfg));
-    ASSIGN_OR_RETURN(torch::Device device, ParseDevice("--device", o.device));
+    // Beside the output, unique to this process (a cluster job's folder is
+    // JobWorkDir, so the two never meet).
+    ScratchDir work(absl::StrCat(s.output_dir(), ".eqat-work-local-", getpid()));
 
-    std::vector<int32_t> eval_tokens;
-    int64_t eval_seqlen = 0;
-    if (!o.eval_text.empty()) {
-      ASSIGN_OR_RETURN(eval_tokens, LoadTokens(o.eval_text, *tok, cfg.vocab_size));
-      ASSIGN_OR_RETURN(eval_seqlen, ResolveSeqlen("--eval-seqlen", o.eval_seqlen, cfg));
-      if (static_cast<int64_t>(eval_tokens.size()) < eval_seqlen) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--eval-text: ", eval_tokens.size(), " tokens hold no window of ", eval_seqlen));
-      }
-    }
-    PerplexityOptions po;
-    po.seqlen = eval_seqlen;
-    po.max_windows = o.eval_max_windows;
-    po.batch_size = o.batch_size;
+    // Block stage: every block, inputs computed from the calibration text.
+    BlockStageRequest br =
+        BlockStageRequestFor(s, StageRange{work.path(), 0, job.num_blocks, 0}, res);
+    const bool trains = br.options.method == QuantMethod::kEfficientQat;
+    const int nb = job.num_blocks;
+    ProgressBar bar(trains ? "block-ap" : "quantize", nb, o.progress);
+    bar.Update(0, "");
+    br.options.on_step = [&](int block, int64_t step, int64_t total, double loss) {
+      bar.SetTotal(static_cast<int64_t>(nb) * total);
+      bar.Update(block * total + step, absl::StrFormat("block %d/%d step %d/%d loss %.3g",
+                                                       block + 1, nb, step, total, loss));
+    };
+    br.options.on_block_done = [&](const BlockReport& r) {
+      if (!trains) bar.Update(r.block + 1, absl::StrFormat("blocks, mse %.3g", r.output_mse));
+    };
+    RETURN_IF_ERROR(RunBlockStage(br, StageActivations{}).status());
+    bar.Finish();
+    const double block_seconds = SecondsSince(t0);
 
-    QuantizeJob job;
-    job.method = method;
-    job.spec = {o.bits, o.group};
-    job.samples = o.samples;
-    job.seqlen = seqlen;
-    job.seed = o.seed;
-    job.batch_size = o.batch_size;
-    job.progress = o.progress;
-    job.block_ap.epochs = o.epochs;
-    job.block_ap.batch_size = o.ap_batch;
-    job.block_ap.quant_lr = o.quant_lr;
-    job.block_ap.weight_lr = o.weight_lr;
-    job.block_ap.device = device;
-    job.block_ap.autocast = device.is_cuda();
-    ASSIGN_OR_RETURN(job.cache.ram_budget_bytes, ParseByteSize("--cache-budget", o.cache_budget));
-    job.cache.spill_dir = o.spill_dir;
-    if (!o.calib.empty()) {
-      ASSIGN_OR_RETURN(job.calib_tokens, LoadTokens(o.calib, *tok, cfg.vocab_size));
-    }
-    std::string e2e_kind;
-    if (method == QuantMethod::kEfficientQat && o.e2e) {
-      ASSIGN_OR_RETURN(int64_t e2e_seqlen,
-                       ResolveSeqlen("--e2e-seqlen", o.e2e_seqlen > 0 ? o.e2e_seqlen : seqlen, cfg));
-      // A different seed from calibration so E2E-QP sees other windows.
-      ASSIGN_OR_RETURN(job.e2e_data,
-                       LoadE2eExamples(o.e2e_data.empty() ? o.calib : o.e2e_data, *tok, cfg,
-                                       o.e2e_samples > 0 ? o.e2e_samples : o.samples, e2e_seqlen,
-                                       o.seed + 0x5eed, &e2e_kind));
-      job.e2e.epochs = o.e2e_epochs;
-      job.e2e.lr = o.e2e_lr;
-      job.e2e.batch_size = o.e2e_batch;
-      job.e2e.grad_accum = o.e2e_accum;
-      job.e2e.checkpointing = o.e2e_checkpointing;
-      job.e2e.device = device;
-      job.e2e.autocast = device.is_cuda();
-    }
-    double block_ap_ppl = std::nan("");
-    if (!eval_tokens.empty() && !job.e2e_data.empty()) {
-      job.after_block_ap = [&](const LlamaModel& m) -> absl::Status {
-        ASSIGN_OR_RETURN(PerplexityResult r, EvaluatePerplexity(m, eval_tokens, po));
-        block_ap_ppl = r.ppl;
-        return absl::OkStatus();
-      };
-    }
-    ASSIGN_OR_RETURN(QuantizeJobResult res, RunQuantizeJob(model.get(), job));
-    double quant_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Finalize: assemble, E2E-QP, write, evaluate.
+    FinalizeRequest fr = FinalizeRequestFor(s, work.path(), res);
+    ProgressBar e2e_bar("e2e-qp", 1, o.progress);
+    fr.e2e_options.on_step = [&](int64_t step, int64_t total, double loss) {
+      e2e_bar.SetTotal(total);
+      e2e_bar.Update(step, absl::StrFormat("steps loss %.4f", loss));
+    };
+    fr.on_stage = [&](const std::string& stage) {
+      if (stage != "e2e-qp") e2e_bar.Finish();
+    };
+    ASSIGN_OR_RETURN(FinalizeResult result, RunFinalize(fr));
+    e2e_bar.Finish();
+    const double wall = SecondsSince(t0);
 
-    std::string label = absl::StrFormat("%s W%dg%d", QuantMethodName(method), o.bits, o.group);
-    json::Value summary = json::Value::Object();
-    summary.Set("method", json::Value::String(QuantMethodName(method)));
-    summary.Set("bits", json::Value::Int(o.bits));
-    summary.Set("group", json::Value::Int(o.group));
-    summary.Set("samples", json::Value::Int(job.calib_tokens.empty() ? 0 : o.samples));
-    summary.Set("seqlen", json::Value::Int(seqlen));
-    summary.Set("seed", json::Value::Int(static_cast<int64_t>(o.seed)));
-    summary.Set("source_model", json::Value::String(o.model));
-    summary.Set("blocks", res.blocks_json);
-    if (!res.e2e_json.is_null()) {
-      json::Value e = res.e2e_json;
-      e.Set("data", json::Value::String(e2e_kind));
-      e.Set("examples", json::Value::Int(static_cast<int64_t>(job.e2e_data.size())));
-      summary.Set("e2e", e);
-    }
-    WriteOptions wo;
-    wo.zeros = o.zeros == "v1" ? kernels::ZerosFormat::kV1 : kernels::ZerosFormat::kV2;
-    wo.overwrite = o.overwrite;
-    wo.summary = summary;
-    RETURN_IF_ERROR(WriteModelFolder(*model, o.model, o.out, wo));
-    out << absl::StrFormat("wrote %s (%s) in %.1fs: block stage %.1fs", o.out, label,
-                           quant_seconds, res.block_stage_seconds);
-    if (!res.e2e_json.is_null()) out << absl::StrFormat(", e2e-qp %.1fs", res.e2e_seconds);
+    std::string label = absl::StrFormat("%s W%dg%d", s.method(), s.bits(), s.group_size());
+    out << absl::StrFormat("wrote %s (%s) in %.1fs: block stage %.1fs", s.output_dir(), label,
+                           wall, block_seconds);
+    if (result.e2e_steps > 0) out << absl::StrFormat(", e2e-qp %.1fs", result.e2e_seconds);
     out << "\n";
-
+    if (result.evaluated) PrintTable(s, result, out);
+    if (!o.json) return absl::OkStatus();
     json::Value j = json::Value::Object();
-    j.Set("method", json::Value::String(QuantMethodName(method)));
-    j.Set("bits", json::Value::Int(o.bits));
-    j.Set("group", json::Value::Int(o.group));
-    j.Set("out", json::Value::String(o.out));
-    j.Set("wall_seconds", json::Value::Number(quant_seconds));
-    j.Set("block_stage_seconds", json::Value::Number(res.block_stage_seconds));
-    if (!res.e2e_json.is_null()) j.Set("e2e_seconds", json::Value::Number(res.e2e_seconds));
-    if (!eval_tokens.empty()) {
-      ASSIGN_OR_RETURN(auto fp_model, LlamaModel::Load(o.model));
-      ASSIGN_OR_RETURN(PerplexityResult fp, EvaluatePerplexity(*fp_model, eval_tokens, po));
-      fp_model.reset();
-      // Evaluate what was written, read back from disk.
-      ASSIGN_OR_RETURN(auto q_model, LlamaModel::Load(o.out));
-      ASSIGN_OR_RETURN(PerplexityResult q, EvaluatePerplexity(*q_model, eval_tokens, po));
-      out << absl::StrFormat("\n%-28s %12s\n%-28s %12.4f\n", "model", "perplexity",
-                             "full precision", fp.ppl);
-      if (!std::isnan(block_ap_ppl)) {
-        out << absl::StrFormat("%-28s %12.4f\n", label + " (Block-AP)", block_ap_ppl);
-        out << absl::StrFormat("%-28s %12.4f\n", label + " (+E2E-QP)", q.ppl);
-        j.Set("block_ap_ppl", json::Value::Number(block_ap_ppl));
-      } else {
-        out << absl::StrFormat("%-28s %12.4f\n", label, q.ppl);
-      }
-      out << absl::StrFormat("(%d windows of %d tokens of %s)\n", q.windows, eval_seqlen,
-                             o.eval_text);
-      j.Set("fp_ppl", json::Value::Number(fp.ppl));
-      j.Set("ppl", json::Value::Number(q.ppl));
-      j.Set("eval_windows", json::Value::Int(q.windows));
-      j.Set("eval_seqlen", json::Value::Int(eval_seqlen));
+    j.Set("method", json::Value::String(s.method()));
+    j.Set("bits", json::Value::Int(s.bits()));
+    j.Set("group", json::Value::Int(s.group_size()));
+    j.Set("out", json::Value::String(s.output_dir()));
+    j.Set("wall_seconds", json::Value::Number(wall));
+    j.Set("block_stage_seconds", json::Value::Number(block_seconds));
+    if (result.e2e_steps > 0) j.Set("e2e_seconds", json::Value::Number(result.e2e_seconds));
+    if (result.evaluated) {
+      if (result.e2e_steps > 0) j.Set("block_ap_ppl", json::Value::Number(result.block_ap_ppl));
+      j.Set("fp_ppl", json::Value::Number(result.fp_ppl));
+      j.Set("ppl", json::Value::Number(result.ppl));
+      j.Set("eval_windows", json::Value::Int(result.eval_windows));
+      j.Set("eval_seqlen", json::Value::Int(s.eval_seqlen()));
     }
     j.Set("peak_rss_mib", json::Value::Number(PeakRssMiB()));
-    if (o.json) out << JsonLine(j) << "\n";
+    out << JsonLine(j) << "\n";
     return absl::OkStatus();
   });
 }

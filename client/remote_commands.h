@@ -1,6 +1,6 @@
 // `eqat submit | watch | status | list | cancel`: the gRPC client of the
-// coordinator's QuantizationService. Paths in the spec are made absolute
-// here (the coordinator checks them against its allowed roots). gRPC status
+// coordinator's QuantizationService. The spec's paths are absolute already
+// (common/job/job_flags.h); the coordinator checks them against its roots. gRPC status
 // codes map to exit codes like local errors (ExitCodeFor): bad input 2,
 // coordinator unreachable or internal errors 1.
 // Thread-safety: one command per process.
@@ -17,11 +17,10 @@ namespace eqat {
 
 struct SubmitOptions {
   std::string coordinator;
-  QuantizeOptions quantize;     // the same flags as `eqat quantize`
-  std::string schedule = "sequential";  // sequential | pipelined
-  double anneal_fraction = 0.5;
-  int max_stages = 0;
+  v1::JobSpec spec;             // the same job flags as `eqat quantize`, plus the schedule's
   bool wait = false;
+  bool json = false;
+  bool progress = true;
   double timeout_s = 30;        // per RPC (watch streams are unbounded)
 };
 

@@ -30,30 +30,31 @@ std::string CleanPath(const std::string& p) {
   return c;
 }
 
-absl::Status CheckOutputDir(const std::string& out_dir, bool overwrite) {
-  if (out_dir.empty()) return absl::InvalidArgumentError("out: an output directory is required");
+absl::Status CheckOutputDir(const std::string& out_dir, bool overwrite, const std::string& field) {
+  if (out_dir.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": an output directory is required"));
   std::string parent = ParentOf(out_dir);
   if (!IsDirectory(parent)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("out: parent directory '", parent, "' does not exist"));
+        absl::StrCat(field, ": parent directory '", parent, "' does not exist"));
   }
   if (access(parent.c_str(), W_OK) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("out: parent directory '", parent,
+    return absl::InvalidArgumentError(absl::StrCat(field, ": parent directory '", parent,
                                                    "' is not writable"));
   }
   if (PathExists(out_dir)) {
     if (!IsDirectory(out_dir)) {
-      return absl::InvalidArgumentError(absl::StrCat("out: '", out_dir, "' exists and is a file"));
+      return absl::InvalidArgumentError(absl::StrCat(field, ": '", out_dir, "' exists and is a file"));
     }
     if (!IsEmptyDir(out_dir) && !overwrite) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "out: '", out_dir, "' exists and is not empty (pass --overwrite to replace it)"));
+          field, ": '", out_dir, "' exists and is not empty (pass --overwrite to replace it)"));
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status CheckOutputNotSource(const std::string& out_dir, const std::string& source_dir) {
+absl::Status CheckOutputNotSource(const std::string& out_dir, const std::string& source_dir,
+                                  const std::string& field) {
   std::error_code ec;
   fs::path out = fs::weakly_canonical(CleanPath(out_dir), ec);
   fs::path src = fs::weakly_canonical(CleanPath(source_dir), ec);
@@ -66,7 +67,7 @@ absl::Status CheckOutputNotSource(const std::string& out_dir, const std::string&
   }
   if (o == out.end()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "out: '", out_dir, "' is or contains the source model folder '", source_dir, "'"));
+        field, ": '", out_dir, "' is or contains the source model folder '", source_dir, "'"));
   }
   return absl::OkStatus();
 }

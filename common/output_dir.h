@@ -16,12 +16,14 @@ std::string CleanPath(const std::string& path);
 
 // out_dir absent or an empty directory (or overwrite), its parent an
 // existing writable directory. InvalidArgument / FailedPrecondition with a
-// message starting "out: ".
-absl::Status CheckOutputDir(const std::string& out_dir, bool overwrite);
+// message starting "<field>: " ("--out", "spec.output_dir").
+absl::Status CheckOutputDir(const std::string& out_dir, bool overwrite,
+                            const std::string& field = "out");
 
-// InvalidArgument ("out: ...") when out_dir is source_dir or one of its
+// InvalidArgument ("<field>: ...") when out_dir is source_dir or one of its
 // ancestors (replacing it would delete the model being read).
-absl::Status CheckOutputNotSource(const std::string& out_dir, const std::string& source_dir);
+absl::Status CheckOutputNotSource(const std::string& out_dir, const std::string& source_dir,
+                                  const std::string& field = "out");
 
 }  // namespace eqat
 

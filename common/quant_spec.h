@@ -19,14 +19,21 @@ struct QuantSpec {
 
 inline bool IsSupportedBits(int bits) { return bits == 2 || bits == 3 || bits == 4 || bits == 8; }
 
-// InvalidArgument naming the flag ("bits: ..." / "group: ...") when bits or
+// The names errors give the two settings ("--bits" for the CLI, "spec.bits"
+// on the wire; plain "bits" / "group" inside the libraries).
+struct QuantSpecFields {
+  std::string bits = "bits";
+  std::string group = "group";
+};
+
+// InvalidArgument naming the field ("bits: ..." / "group: ...") when bits or
 // group size are unsupported.
-absl::Status ValidateQuantSpec(const QuantSpec& spec);
+absl::Status ValidateQuantSpec(const QuantSpec& spec, const QuantSpecFields& fields = {});
 
 // As above, and InvalidArgument ("group: ...") when group_size does not
 // divide `in_features` of `what` (a tensor name).
 absl::Status ValidateQuantSpecFor(const QuantSpec& spec, int64_t in_features,
-                                  const std::string& what);
+                                  const std::string& what, const QuantSpecFields& fields = {});
 
 }  // namespace eqat
 

@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "coordinator/planner.h"
-#include "coordinator/spec_validation.h"
+#include "common/job/job_spec.h"
 
 namespace eqat {
 namespace {
@@ -181,7 +181,9 @@ absl::Status Scheduler::Recover() {
 }
 
 absl::StatusOr<v1::Job> Scheduler::Submit(const v1::JobSpec& spec) {
-  absl::StatusOr<ValidatedSpec> v = ValidateJobSpec(spec, options_.allowed_roots);
+  JobSpecRules rules;
+  rules.allowed_roots = options_.allowed_roots;
+  absl::StatusOr<ValidatedJob> v = ValidateJobSpec(spec, rules);
   if (!v.ok()) return v.status();
   absl::MutexLock l(&mu_);
   for (const auto& [id, j] : jobs_) {

@@ -12,7 +12,7 @@
 // (RouteRequest.early) and streams to stage k while it trains: fp outputs
 // first, then quantized activations batch by batch, then its final
 // quantized outputs. Stage k trains on lambda*fp + (1-lambda)*quant
-// (worker/stage_input_feed.h). When stage k is not running yet, stage k-1
+// (worker/stage/stream_input_feed.h). When stage k is not running yet, stage k-1
 // falls back to the sequential hand-over once it has trained.
 // When every block is packed, a FINALIZE assignment (assemble, E2E-QP,
 // write, evaluate) goes to one worker.

@@ -18,9 +18,10 @@
 #include "common/rpc/grpc_status.h"
 #include "common/status_macros.h"
 #include "eqat/v1/cluster.grpc.pb.h"
-#include "worker/block_stage.h"
-#include "worker/finalize_stage.h"
-#include "worker/stage_input_feed.h"
+#include "worker/stage/block_stage.h"
+#include "worker/stage/finalize_stage.h"
+#include "worker/stage/stage_requests.h"
+#include "worker/stage/stream_input_feed.h"
 #include "worker/transport/tcp_transport.h"
 
 namespace eqat {
@@ -29,11 +30,6 @@ namespace {
 // Thrown from training callbacks when the coordinator aborts the assignment;
 // caught at the assignment edge.
 struct AbortedByCoordinator {};
-
-QuantMethod MethodOf(const v1::JobSpec& s) {
-  auto m = ParseQuantMethod(s.method());
-  return m.ok() ? *m : QuantMethod::kEfficientQat;
-}
 
 }  // namespace
 
@@ -142,34 +138,6 @@ struct WorkerDaemon::Impl {
     Send(&v1::Cluster::Stub::ReportProgress, r);
   }
 
-  BlockStageRequest StageRequest(const v1::Assignment& a, const ActivationStoreOptions& cache,
-                                 torch::Device device) {
-    const v1::JobSpec& s = a.spec();
-    BlockStageRequest r;
-    r.model_dir = s.model_dir();
-    r.job_dir = a.job_dir();
-    r.first_block = a.first_block();
-    r.last_block = a.last_block();
-    r.resume_from_block = a.resume_from_block();
-    r.calib_path = s.calib_path();
-    r.samples = s.samples();
-    r.seqlen = s.seqlen();
-    r.seed = s.seed();
-    BlockwiseOptions& bo = r.options;
-    bo.method = MethodOf(s);
-    bo.spec = {s.bits(), s.group_size()};
-    bo.batch_size = o.batch_size;
-    bo.cache = cache;
-    bo.block_ap.epochs = s.epochs();
-    bo.block_ap.batch_size = s.ap_batch();
-    bo.block_ap.quant_lr = s.quant_lr();
-    bo.block_ap.weight_lr = s.weight_lr();
-    bo.block_ap.seed = s.seed();
-    bo.block_ap.device = device;
-    bo.block_ap.autocast = device.is_cuda();
-    return r;
-  }
-
   // Waits for the previous stage to connect to the data listener.
   absl::StatusOr<std::unique_ptr<ActivationReceiver>> AcceptInput() {
     for (;;) {
@@ -186,7 +154,7 @@ struct WorkerDaemon::Impl {
   }
 
   // Accepts the previous stage's stream and receives its fp inputs; the rest
-  // keeps arriving on the feed's thread (worker/stage_input_feed.h).
+  // keeps arriving on the feed's thread (worker/stage/stream_input_feed.h).
   absl::StatusOr<std::unique_ptr<StreamInputFeed>> StartFeed(const v1::Assignment& a,
                                                              const ActivationStoreOptions& cache,
                                                              int64_t hidden) {
@@ -294,15 +262,15 @@ struct WorkerDaemon::Impl {
                           const ActivationStoreOptions& cache) {
     StageActivations in;
     for (;;) {
-      BlockStageRequest r = StageRequest(*a, cache, device);
+      BlockStageRequest r = BlockStageRequestFor(
+          a->spec(),
+          StageRange{a->job_dir(), a->first_block(), a->last_block(), a->resume_from_block()},
+          StageResources{device, cache});
       std::unique_ptr<StreamInputFeed> feed;
       if (a->receive_inputs() && in.fp == nullptr) {
         ASSIGN_OR_RETURN(ModelConfig cfg, LoadModelConfig(a->spec().model_dir()));
         ASSIGN_OR_RETURN(feed, ReceiveInputs(*a, cache, cfg.hidden_size, &in));
-        if (feed != nullptr) {
-          r.options.feed = feed.get();
-          r.options.anneal_fraction = a->spec().anneal_fraction();
-        }
+        if (feed != nullptr) r.options.feed = feed.get();
       }
       // Pipelined: stream to the next stage while training (MREM-P).
       std::unique_ptr<ActivationSender> tx;
@@ -436,40 +404,11 @@ struct WorkerDaemon::Impl {
 
   absl::StatusOr<v1::JobResult> RunFinalizeAssignment(const v1::Assignment& a, torch::Device device) {
     const v1::JobSpec& s = a.spec();
-    FinalizeRequest r;
-    r.model_dir = s.model_dir();
-    r.job_dir = a.job_dir();
-    r.output_dir = s.output_dir();
-    r.spec = {s.bits(), s.group_size()};
-    r.method = MethodOf(s);
-    r.e2e = !s.skip_e2e();
-    r.e2e_data = s.e2e_data().empty() ? s.calib_path() : s.e2e_data();
-    r.e2e_samples = s.e2e_samples();
-    r.e2e_seqlen = s.e2e_seqlen();
-    r.seed = s.seed();
-    r.e2e_options.epochs = s.e2e_epochs();
-    r.e2e_options.lr = s.e2e_lr();
-    r.e2e_options.batch_size = s.e2e_batch();
-    r.e2e_options.grad_accum = s.e2e_accum();
-    r.e2e_options.device = device;
-    r.e2e_options.autocast = device.is_cuda();
+    FinalizeRequest r = FinalizeRequestFor(s, a.job_dir(), StageResources{device, {}});
     r.e2e_options.on_step = [&](int64_t step, int64_t total, double loss) {
       CheckAbort();
       Progress(a, "e2e-qp", -1, step, total, loss, 0, 0);
     };
-    r.eval_text = s.eval_text();
-    r.eval_seqlen = s.eval_seqlen();
-    r.eval_max_windows = s.eval_max_windows();
-    r.batch_size = o.batch_size;
-    r.zeros = s.zeros() == "v1" ? kernels::ZerosFormat::kV1 : kernels::ZerosFormat::kV2;
-    r.overwrite = s.overwrite();
-    json::Value summary = json::Value::Object();
-    summary.Set("method", json::Value::String(s.method()));
-    summary.Set("bits", json::Value::Int(s.bits()));
-    summary.Set("group", json::Value::Int(s.group_size()));
-    summary.Set("job", json::Value::String(a.job_id()));
-    summary.Set("schedule", json::Value::String(v1::Schedule_Name(s.schedule())));
-    r.summary = summary;
     r.on_stage = [&](const std::string& st) {
       CheckAbort();
       Progress(a, st, -1, 0, 0, 0, 0, 0);

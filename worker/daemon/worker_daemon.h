@@ -27,7 +27,6 @@ struct WorkerDaemonOptions {
   std::string metrics_listen;   // Prometheus /metrics
   std::string device = "cpu";
   std::string name;
-  int64_t batch_size = 4;       // forward batch of the fp / quant passes
   std::string cache_budget = "4G";
   std::string spill_dir = "/tmp";
 };

@@ -1,0 +1,284 @@
+#include "common/job/job_spec.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/file_util.h"
+#include "common/job/job_flags.h"
+#include "common/output_dir.h"
+#include "common/quant_spec.h"
+#include "common/safetensors.h"
+#include "common/status_macros.h"
+
+namespace eqat {
+namespace fs = std::filesystem;
+
+double DefaultWeightLearningRate(int bits) { return bits == 2 ? 2e-5 : 1e-5; }
+double DefaultE2eLearningRate(int bits) { return bits == 2 ? 2e-5 : 1e-5; }
+
+std::string FieldName(const std::string& field, FieldStyle style) {
+  if (style == FieldStyle::kWire) return absl::StrCat("spec.", field);
+  const JobFlag* f = FlagForField(field);
+  std::string name(f != nullptr ? f->flag : std::string(field));
+  for (char& c : name) c = c == '_' ? '-' : c;
+  return absl::StrCat("--", name);
+}
+
+bool InAllowedRoots(const std::string& path, const std::vector<std::string>& roots) {
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::path(path), ec);
+  if (ec) return false;
+  for (const std::string& r : roots) {
+    fs::path root = fs::weakly_canonical(fs::path(r), ec);
+    if (ec) continue;
+    auto pi = p.begin();
+    auto ri = root.begin();
+    for (; ri != root.end() && pi != p.end() && *pi == *ri; ++pi, ++ri) {
+    }
+    if (ri == root.end() || (std::next(ri) == root.end() && ri->empty())) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// One validation run: the rules, the spec being filled in, and the field
+// namer. Each Check* fills its field's default or returns the error.
+class Checker {
+ public:
+  Checker(const v1::JobSpec& in, const JobSpecRules& rules) : s_(in), rules_(rules) {}
+
+  v1::JobSpec& spec() { return s_; }
+
+  absl::Status Bad(const std::string& field, const std::string& why) const {
+    return absl::InvalidArgumentError(absl::StrCat(Name(field), ": ", why));
+  }
+  std::string Name(const std::string& field) const { return FieldName(field, rules_.style); }
+
+  // A path the job reads or writes: absolute (when required), inside the
+  // allowed roots (when given).
+  absl::Status CheckPlace(const std::string& field, const std::string& path) const {
+    if (path.empty()) return Bad(field, "is required");
+    if (rules_.require_absolute_paths && path[0] != '/') {
+      return Bad(field, absl::StrCat("'", path, "' must be an absolute path"));
+    }
+    if (rules_.allowed_roots.has_value() && !InAllowedRoots(path, *rules_.allowed_roots)) {
+      return Bad(field, absl::StrCat("'", path, "' is outside the coordinator's allowed roots"));
+    }
+    return absl::OkStatus();
+  }
+
+  // A readable regular file.
+  absl::Status CheckInputFile(const std::string& field, const std::string& path) const {
+    RETURN_IF_ERROR(CheckPlace(field, path));
+    if (!PathExists(path)) return Bad(field, absl::StrCat("'", path, "' does not exist"));
+    if (IsDirectory(path)) return Bad(field, absl::StrCat("'", path, "' is a directory"));
+    if (access(path.c_str(), R_OK) != 0) {
+      return Bad(field, absl::StrCat("'", path, "' is not readable"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Sets an unset count to `def`; a set one must be >= `min`.
+  template <typename Has, typename Get, typename Set, typename T>
+  absl::Status Count(const std::string& field, Has has, Get get, Set set, T def, T min) {
+    if (!(s_.*has)()) {
+      (s_.*set)(def);
+      return absl::OkStatus();
+    }
+    if ((s_.*get)() < min) {
+      return Bad(field, absl::StrCat((s_.*get)(), " must be >= ", min));
+    }
+    return absl::OkStatus();
+  }
+
+  // Sets an unset learning rate to `def`; a set one must be finite and > 0.
+  template <typename Has, typename Get, typename Set>
+  absl::Status Rate(const std::string& field, Has has, Get get, Set set, double def) {
+    if (!(s_.*has)()) {
+      (s_.*set)(def);
+      return absl::OkStatus();
+    }
+    double v = (s_.*get)();
+    if (!(v > 0) || !std::isfinite(v)) {
+      return Bad(field, absl::StrCat(v, " must be a finite number > 0"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Sets an unset window length to `def`; a set one must be in [2, max_pos].
+  template <typename Has, typename Get, typename Set>
+  absl::Status Seqlen(const std::string& field, Has has, Get get, Set set, int64_t def,
+                      int64_t max_pos) {
+    if (!(s_.*has)()) {
+      (s_.*set)(def);
+      return absl::OkStatus();
+    }
+    int64_t v = (s_.*get)();
+    if (v < 2) return Bad(field, absl::StrCat(v, " must be >= 2"));
+    if (v > max_pos) {
+      return Bad(field, absl::StrCat(v, " exceeds the model's context of ", max_pos,
+                                     " tokens (max_position_embeddings)"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status WithName(const std::string& field, const absl::Status& st) const {
+    if (st.ok()) return st;
+    return absl::Status(st.code(), absl::StrCat(Name(field), ": ", st.message()));
+  }
+
+ private:
+  v1::JobSpec s_;
+  const JobSpecRules& rules_;
+};
+
+absl::Status CheckModel(Checker& c, ModelConfig* cfg) {
+  v1::JobSpec& s = c.spec();
+  RETURN_IF_ERROR(c.CheckPlace("model_dir", s.model_dir()));
+  const std::string& dir = s.model_dir();
+  if (!IsDirectory(dir)) return c.Bad("model_dir", absl::StrCat("'", dir, "' is not a directory"));
+  if (!PathExists(JoinPath(dir, "config.json"))) {
+    return c.Bad("model_dir",
+                 absl::StrCat("'", dir, "' has no config.json (expected a Hugging Face folder)"));
+  }
+  absl::StatusOr<ModelConfig> loaded = LoadModelConfig(dir);
+  RETURN_IF_ERROR(c.WithName("model_dir", loaded.status()));
+  if (loaded->quantization.present) {
+    return c.Bad("model_dir", "is already quantized; give a full-precision model");
+  }
+  // Every tensor header is checked here, before any work starts.
+  RETURN_IF_ERROR(c.WithName("model_dir", SafetensorsModel::Open(dir).status()));
+  *cfg = *std::move(loaded);
+  return absl::OkStatus();
+}
+
+absl::Status CheckQuantization(Checker& c, const ModelConfig& cfg) {
+  v1::JobSpec& s = c.spec();
+  if (s.method().empty()) s.set_method(job_defaults::kMethod);
+  if (s.method() != "efficientqat" && s.method() != "gptq" && s.method() != "rtn") {
+    return c.Bad("method", absl::StrCat("'", s.method(), "' is not efficientqat, gptq or rtn"));
+  }
+  if (!s.has_bits()) s.set_bits(job_defaults::kBits);
+  if (!s.has_group_size()) s.set_group_size(job_defaults::kGroupSize);
+  QuantSpecFields names{c.Name("bits"), c.Name("group_size")};
+  QuantSpec q{s.bits(), s.group_size()};
+  RETURN_IF_ERROR(ValidateQuantSpec(q, names));
+  // Every block has the same shapes: block 0's linears stand for all.
+  const int64_t attn = cfg.num_attention_heads * cfg.head_dim;
+  const std::pair<const char*, int64_t> linears[] = {
+      {"self_attn.q_proj", cfg.hidden_size}, {"self_attn.k_proj", cfg.hidden_size},
+      {"self_attn.v_proj", cfg.hidden_size}, {"self_attn.o_proj", attn},
+      {"mlp.gate_proj", cfg.hidden_size},    {"mlp.up_proj", cfg.hidden_size},
+      {"mlp.down_proj", cfg.intermediate_size}};
+  for (const auto& [name, in_features] : linears) {
+    RETURN_IF_ERROR(ValidateQuantSpecFor(q, in_features, absl::StrCat("model.layers.0.", name), names));
+  }
+  if (s.zeros().empty()) s.set_zeros(job_defaults::kZeros);
+  if (s.zeros() != "v2" && s.zeros() != "v1") {
+    return c.Bad("zeros", absl::StrCat("'", s.zeros(), "' is not v2 or v1"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckBlockStage(Checker& c, const ModelConfig& cfg) {
+  v1::JobSpec& s = c.spec();
+  using S = v1::JobSpec;
+  const int64_t max_pos = cfg.max_position_embeddings;
+  if (s.method() != "rtn" || !s.calib_path().empty()) {
+    RETURN_IF_ERROR(c.CheckInputFile("calib_path", s.calib_path()));
+  }
+  RETURN_IF_ERROR(c.Count("samples", &S::has_samples, &S::samples, &S::set_samples,
+                          job_defaults::kSamples, int64_t{1}));
+  RETURN_IF_ERROR(c.Seqlen("seqlen", &S::has_seqlen, &S::seqlen, &S::set_seqlen,
+                           std::min(job_defaults::kMaxSeqlen, max_pos), max_pos));
+  if (!s.has_seed()) s.set_seed(job_defaults::kSeed);
+  RETURN_IF_ERROR(c.Count("batch", &S::has_batch, &S::batch, &S::set_batch, job_defaults::kBatch,
+                          int64_t{1}));
+  RETURN_IF_ERROR(c.Count("epochs", &S::has_epochs, &S::epochs, &S::set_epochs,
+                          job_defaults::kEpochs, int64_t{1}));
+  RETURN_IF_ERROR(c.Count("ap_batch", &S::has_ap_batch, &S::ap_batch, &S::set_ap_batch,
+                          job_defaults::kApBatch, int64_t{1}));
+  RETURN_IF_ERROR(c.Rate("quant_lr", &S::has_quant_lr, &S::quant_lr, &S::set_quant_lr,
+                         job_defaults::kQuantLr));
+  RETURN_IF_ERROR(c.Rate("weight_lr", &S::has_weight_lr, &S::weight_lr, &S::set_weight_lr,
+                         DefaultWeightLearningRate(s.bits())));
+  return absl::OkStatus();
+}
+
+absl::Status CheckE2e(Checker& c, const ModelConfig& cfg) {
+  v1::JobSpec& s = c.spec();
+  using S = v1::JobSpec;
+  const int64_t max_pos = cfg.max_position_embeddings;
+  if (!s.e2e_data().empty()) RETURN_IF_ERROR(c.CheckInputFile("e2e_data", s.e2e_data()));
+  if (s.e2e_data().empty() && s.method() == "efficientqat" && !s.skip_e2e()) {
+    s.set_e2e_data(s.calib_path());
+  }
+  RETURN_IF_ERROR(c.Count("e2e_samples", &S::has_e2e_samples, &S::e2e_samples,
+                          &S::set_e2e_samples, s.samples(), int64_t{1}));
+  RETURN_IF_ERROR(c.Seqlen("e2e_seqlen", &S::has_e2e_seqlen, &S::e2e_seqlen, &S::set_e2e_seqlen,
+                           s.seqlen(), max_pos));
+  RETURN_IF_ERROR(c.Count("e2e_epochs", &S::has_e2e_epochs, &S::e2e_epochs, &S::set_e2e_epochs,
+                          job_defaults::kE2eEpochs, int64_t{1}));
+  RETURN_IF_ERROR(c.Rate("e2e_lr", &S::has_e2e_lr, &S::e2e_lr, &S::set_e2e_lr,
+                         DefaultE2eLearningRate(s.bits())));
+  RETURN_IF_ERROR(c.Count("e2e_batch", &S::has_e2e_batch, &S::e2e_batch, &S::set_e2e_batch,
+                          job_defaults::kE2eBatch, int64_t{1}));
+  RETURN_IF_ERROR(c.Count("e2e_accum", &S::has_e2e_accum, &S::e2e_accum, &S::set_e2e_accum,
+                          job_defaults::kE2eAccum, int64_t{1}));
+  return absl::OkStatus();
+}
+
+absl::Status CheckEvalAndSchedule(Checker& c, const ModelConfig& cfg) {
+  v1::JobSpec& s = c.spec();
+  using S = v1::JobSpec;
+  const int64_t max_pos = cfg.max_position_embeddings;
+  if (!s.eval_text().empty()) RETURN_IF_ERROR(c.CheckInputFile("eval_text", s.eval_text()));
+  RETURN_IF_ERROR(c.Seqlen("eval_seqlen", &S::has_eval_seqlen, &S::eval_seqlen,
+                           &S::set_eval_seqlen, std::min(job_defaults::kMaxSeqlen, max_pos),
+                           max_pos));
+  RETURN_IF_ERROR(c.Count("eval_max_windows", &S::has_eval_max_windows, &S::eval_max_windows,
+                          &S::set_eval_max_windows, job_defaults::kEvalMaxWindows, int64_t{0}));
+  if (s.schedule() == v1::SCHEDULE_UNSPECIFIED) s.set_schedule(v1::SEQUENTIAL);
+  if (!v1::Schedule_IsValid(s.schedule())) {
+    return c.Bad("schedule", absl::StrCat(static_cast<int>(s.schedule()), " is not a schedule"));
+  }
+  if (!s.has_anneal_fraction()) s.set_anneal_fraction(job_defaults::kAnnealFraction);
+  if (!(s.anneal_fraction() >= 0 && s.anneal_fraction() <= 1)) {
+    return c.Bad("anneal_fraction", absl::StrCat(s.anneal_fraction(), " must be in [0, 1]"));
+  }
+  RETURN_IF_ERROR(c.Count("max_stages", &S::has_max_stages, &S::max_stages, &S::set_max_stages,
+                          job_defaults::kMaxStages, 0));
+  return absl::OkStatus();
+}
+
+absl::Status CheckOutput(Checker& c) {
+  v1::JobSpec& s = c.spec();
+  RETURN_IF_ERROR(c.CheckPlace("output_dir", s.output_dir()));
+  const std::string name = c.Name("output_dir");
+  RETURN_IF_ERROR(CheckOutputDir(s.output_dir(), s.overwrite(), name));
+  return CheckOutputNotSource(s.output_dir(), s.model_dir(), name);
+}
+
+}  // namespace
+
+absl::StatusOr<ValidatedJob> ValidateJobSpec(const v1::JobSpec& spec, const JobSpecRules& rules) {
+  Checker c(spec, rules);
+  ValidatedJob out;
+  RETURN_IF_ERROR(CheckModel(c, &out.config));
+  if (c.spec().output_dir().empty()) return c.Bad("output_dir", "is required");
+  RETURN_IF_ERROR(CheckQuantization(c, out.config));
+  RETURN_IF_ERROR(CheckBlockStage(c, out.config));
+  RETURN_IF_ERROR(CheckE2e(c, out.config));
+  RETURN_IF_ERROR(CheckEvalAndSchedule(c, out.config));
+  RETURN_IF_ERROR(CheckOutput(c));
+  out.spec = std::move(c.spec());
+  out.num_blocks = static_cast<int>(out.config.num_hidden_layers);
+  return out;
+}
+
+}  // namespace eqat

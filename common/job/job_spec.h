@@ -1,0 +1,90 @@
+// The one job model: every default and every rule of a quantization job
+// (v1::JobSpec, proto/eqat/v1/quantization_service.proto), for the CLI
+// (`eqat quantize`, `eqat submit`), the coordinator and the workers alike.
+//
+// ValidateJobSpec reads only the model's config.json and safetensors
+// headers (no LibTorch). It fills every unset optional field with its
+// default, so a validated spec states every value explicitly and workers
+// never default anything themselves. Each error names the field in the
+// caller's style: "--group: 64 does not divide in_features 172 of
+// model.layers.0.mlp.down_proj" for the CLI, "spec.group_size: ..." on the
+// wire. Codes: InvalidArgument for a bad value, FailedPrecondition for an
+// output folder in use (not empty, no overwrite).
+// Thread-safety: pure functions (they read files).
+#ifndef EQAT_COMMON_JOB_JOB_SPEC_H_
+#define EQAT_COMMON_JOB_JOB_SPEC_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/model_config.h"
+#include "eqat/v1/quantization_service.pb.h"
+
+namespace eqat {
+
+// Defaults of the fields whose default does not depend on the model or on
+// other fields. The CLI's flag table shows these same constants.
+namespace job_defaults {
+inline constexpr char kMethod[] = "efficientqat";
+inline constexpr int kBits = 4;
+inline constexpr int kGroupSize = 128;
+inline constexpr int64_t kSamples = 4096;  // EfficientQAT's Block-AP windows
+inline constexpr int64_t kMaxSeqlen = 2048;  // seqlen: min(this, max_position_embeddings)
+inline constexpr uint64_t kSeed = 0;
+inline constexpr int64_t kEpochs = 2;
+inline constexpr int64_t kApBatch = 2;
+inline constexpr double kQuantLr = 1e-4;
+inline constexpr int64_t kE2eEpochs = 1;
+inline constexpr int64_t kE2eBatch = 2;
+inline constexpr int64_t kE2eAccum = 1;
+inline constexpr int64_t kEvalMaxWindows = 0;  // every window
+inline constexpr double kAnnealFraction = 0.5;
+inline constexpr int kMaxStages = 0;  // one stage per available worker
+inline constexpr int64_t kBatch = 4;
+inline constexpr char kZeros[] = "v2";
+}  // namespace job_defaults
+
+// Model- or field-dependent defaults: Block-AP weight lr and E2E-QP lr are
+// 2e-5 at 2 bits, 1e-5 otherwise; e2e_samples / e2e_seqlen follow samples /
+// seqlen; e2e_data follows calib_path.
+double DefaultWeightLearningRate(int bits);
+double DefaultE2eLearningRate(int bits);
+
+// How errors name a field.
+enum class FieldStyle {
+  kFlag,  // the CLI flag: "--group", "--eval-seqlen"
+  kWire,  // the proto path: "spec.group_size", "spec.eval_seqlen"
+};
+
+// The name of JobSpec field `field` (its proto name, e.g. "group_size") in
+// `style`. Fields without a CLI flag keep their proto name after "--".
+std::string FieldName(const std::string& field, FieldStyle style);
+
+struct JobSpecRules {
+  FieldStyle style = FieldStyle::kWire;
+  // Paths must be absolute (the coordinator's view; the CLI makes its paths
+  // absolute before validating, so this holds for every caller).
+  bool require_absolute_paths = true;
+  // When set, every path must lie inside one of these folders (after
+  // resolving "..", symlinks); an empty list admits nothing. Unset: any path.
+  std::optional<std::vector<std::string>> allowed_roots;
+};
+
+struct ValidatedJob {
+  v1::JobSpec spec;     // every default filled in
+  ModelConfig config;   // the source model's config.json
+  int num_blocks = 0;   // transformer blocks (num_hidden_layers)
+};
+
+absl::StatusOr<ValidatedJob> ValidateJobSpec(const v1::JobSpec& spec, const JobSpecRules& rules);
+
+// True when `path` (made absolute, symlinks resolved) lies in one of `roots`.
+bool InAllowedRoots(const std::string& path, const std::vector<std::string>& roots);
+
+}  // namespace eqat
+
+#endif  // EQAT_COMMON_JOB_JOB_SPEC_H_

@@ -1,0 +1,66 @@
+// E2E-QP (EfficientQAT's second phase): with the packed integer weights and
+// zero points frozen, train only the per-group step sizes of every quantized
+// linear end to end with the causal language-model loss. Weights stay
+// packed and are dequantised on the fly (kernels/packed_linear.h).
+//
+// Data: pretraining windows (every next-token prediction is a target) or
+// Q-PEFT instruction examples whose prompt tokens are masked out of the
+// loss. AdamW (weight decay 0), linear warm-up over `warmup_ratio` of the
+// steps then cosine to 0, gradient-norm clipping, gradient accumulation,
+// optional activation checkpointing (recompute each block in backward).
+// Thread-safety: mutates the model.
+#ifndef EQAT_WORKER_METHODS_E2E_QP_H_
+#define EQAT_WORKER_METHODS_E2E_QP_H_
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "worker/model/llama_model.h"
+
+namespace eqat {
+
+struct TrainExample {
+  std::vector<int32_t> ids;
+  std::vector<uint8_t> loss_mask;  // empty: every token after the first is a target
+};
+
+struct E2eOptions {
+  int64_t epochs = 1;
+  int64_t batch_size = 2;       // examples per micro-batch
+  int64_t grad_accum = 1;       // micro-batches per optimizer step
+  double lr = 0;                // 0: 2e-5 for 2-bit, 1e-5 otherwise
+  double weight_decay = 0;
+  double warmup_ratio = 0.03;
+  double max_grad_norm = 0.3;
+  bool checkpointing = false;
+  uint64_t seed = 0;
+  torch::Device device = torch::kCPU;
+  bool autocast = false;
+  // (optimizer step, total steps, loss of that step)
+  std::function<void(int64_t, int64_t, double)> on_step;
+};
+
+struct E2eResult {
+  double first_loss = 0;  // loss of the first optimizer step
+  double last_loss = 0;
+  int64_t steps = 0;
+};
+
+double DefaultE2eLr(int bits);
+
+// Masked causal-LM loss: mean cross-entropy of logits[:, t] against ids[:, t+1]
+// over targets with mask[:, t+1] = 1. logits [B,T,V], ids/mask [B,T].
+torch::Tensor MaskedLmLoss(const torch::Tensor& logits, const torch::Tensor& ids,
+                           const torch::Tensor& mask);
+
+// REQUIRES: every linear of the model in Mode::kPacked. On return the
+// trained step sizes are stored back (fp16) in each packed linear.
+absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainExample>& data,
+                                     const E2eOptions& options);
+
+}  // namespace eqat
+
+#endif  // EQAT_WORKER_METHODS_E2E_QP_H_

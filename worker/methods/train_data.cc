@@ -1,0 +1,45 @@
+#include "worker/methods/train_data.h"
+
+#include <fstream>
+
+#include "common/json.h"
+#include "common/status_macros.h"
+#include "common/text_data.h"
+
+namespace eqat {
+
+bool IsInstructionJsonl(const std::string& path) {
+  if (path.size() < 6 || path.substr(path.size() - 6) != ".jsonl") return false;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto v = json::Parse(line);
+    return v.ok() && v->Find("instruction") != nullptr;
+  }
+  return false;
+}
+
+absl::StatusOr<std::vector<TrainExample>> LoadE2eExamples(const std::string& path,
+                                                          const Tokenizer& tok,
+                                                          const ModelConfig& cfg, int64_t samples,
+                                                          int64_t seqlen, uint64_t seed,
+                                                          std::string* kind) {
+  std::vector<TrainExample> out;
+  if (IsInstructionJsonl(path)) {
+    *kind = "instruction";
+    ASSIGN_OR_RETURN(auto ex, LoadInstructionJsonl(path, tok, seqlen));
+    for (auto& e : ex) {
+      if (static_cast<int64_t>(out.size()) >= samples) break;
+      out.push_back({std::move(e.ids), std::move(e.loss_mask)});
+    }
+    return out;
+  }
+  *kind = "text";
+  ASSIGN_OR_RETURN(std::vector<int32_t> tokens, LoadTokens(path, tok, cfg.vocab_size));
+  ASSIGN_OR_RETURN(auto windows, SampleWindows(tokens, samples, seqlen, seed));
+  for (auto& w : windows) out.push_back({std::move(w), {}});
+  return out;
+}
+
+}  // namespace eqat

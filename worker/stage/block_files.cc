@@ -1,0 +1,90 @@
+#include "worker/stage/block_files.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/file_util.h"
+#include "common/safetensors.h"
+#include "common/status_macros.h"
+#include "worker/model/tensor_io.h"
+
+namespace eqat {
+
+uint64_t Fnv1a64(const std::string& bytes) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+std::string BlockReportPath(const std::string& job_dir, int block) {
+  return JoinPath(job_dir, absl::StrFormat("blocks/block_%04d.json", block));
+}
+
+absl::Status WriteBlockReport(const std::string& job_dir, const json::Value& report) {
+  const json::Value* b = report.Find("block");
+  if (b == nullptr || !b->is_integer()) return absl::InvalidArgumentError("block report: no block");
+  return WriteFileAtomic(BlockReportPath(job_dir, static_cast<int>(b->as_int())),
+                         json::Serialize(report) + "\n");
+}
+
+absl::StatusOr<json::Value> ReadBlockReport(const std::string& job_dir, int block) {
+  std::string path = BlockReportPath(job_dir, block);
+  if (!PathExists(path)) return json::Value();
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  absl::StatusOr<json::Value> v = json::Parse(text);
+  if (!v.ok()) return absl::DataLossError(absl::StrCat(path, ": ", v.status().message()));
+  return v;
+}
+
+std::string BlockFilePath(const std::string& job_dir, int block) {
+  return JoinPath(job_dir, absl::StrFormat("blocks/block_%04d.safetensors", block));
+}
+
+absl::StatusOr<uint64_t> WriteBlockFile(const std::string& path, const Block& b, int index,
+                                        const kernels::QuantSpec& spec) {
+  std::vector<TensorToWrite> tensors;
+  for (const auto& [name, lin] : b.Linears()) {
+    if (lin->mode != Linear::Mode::kPacked) {
+      return absl::FailedPreconditionError(absl::StrCat("block ", index, ": ", name, " not packed"));
+    }
+    std::string p = LinearPrefix(index, name);
+    tensors.push_back(ToWrite(p + ".qweight", lin->packed.qweight, DType::kI32));
+    tensors.push_back(ToWrite(p + ".qzeros", lin->packed.qzeros, DType::kI32));
+    tensors.push_back(ToWrite(p + ".scales", lin->packed.scales, DType::kF16));
+    tensors.push_back(ToWrite(p + ".g_idx", lin->packed.g_idx, DType::kI32));
+    if (lin->bias.defined()) tensors.push_back(ToWrite(p + ".bias", lin->bias, DType::kF32));
+  }
+  std::string p = absl::StrCat("model.layers.", index, ".");
+  tensors.push_back(ToWrite(p + "input_layernorm.weight", b.input_norm, DType::kF32));
+  tensors.push_back(ToWrite(p + "post_attention_layernorm.weight", b.post_norm, DType::kF32));
+  size_t slash = path.rfind('/');
+  if (slash != std::string::npos) RETURN_IF_ERROR(MakeDirs(path.substr(0, slash)));
+  RETURN_IF_ERROR(WriteSafetensors(path, tensors,
+                                   {{"eqat_block", std::to_string(index)},
+                                    {"bits", std::to_string(spec.bits)},
+                                    {"group_size", std::to_string(spec.group_size)}}));
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  return Fnv1a64(bytes);
+}
+
+absl::StatusOr<Block> ReadBlockFile(const std::string& path, const ModelConfig& config, int index,
+                                    const kernels::QuantSpec& spec, uint64_t expect_checksum) {
+  if (expect_checksum != 0) {
+    ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+    if (Fnv1a64(bytes) != expect_checksum) {
+      return absl::DataLossError(absl::StrCat(path, ": checksum mismatch"));
+    }
+  }
+  ASSIGN_OR_RETURN(auto st, SafetensorsModel::Open(path));
+  ModelConfig cfg = config;
+  cfg.quantization.present = true;
+  cfg.quantization.quant_method = "gptq";
+  cfg.quantization.bits = spec.bits;
+  cfg.quantization.group_size = spec.group_size;
+  cfg.quantization.checkpoint_format = "gptq_v2";
+  return LoadBlock(*st, cfg, index);
+}
+
+}  // namespace eqat

@@ -1,0 +1,97 @@
+#include "worker/stage/finalize_stage.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+#include "common/text_data.h"
+#include "common/tokenizer.h"
+#include "worker/stage/block_files.h"
+#include "worker/model/evaluate.h"
+#include "worker/model/model_writer.h"
+#include "worker/methods/train_data.h"
+
+namespace eqat {
+
+absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
+  auto stage = [&](const char* s) {
+    if (r.on_stage) r.on_stage(s);
+  };
+  ASSIGN_OR_RETURN(auto model, LlamaModel::LoadRange(r.model_dir, 0, 0));
+  const int n = static_cast<int>(model->config().num_hidden_layers);
+  std::vector<Block> blocks;
+  for (int i = 0; i < n; ++i) {
+    ASSIGN_OR_RETURN(Block b, ReadBlockFile(BlockFilePath(r.job_dir, i), model->config(), i, r.spec));
+    blocks.push_back(std::move(b));
+  }
+  model->SetBlocks(std::move(blocks), 0);
+  SetQuantizedConfig(model.get(), r.spec);
+  const ModelConfig& cfg = model->config();
+  ASSIGN_OR_RETURN(auto tok, Tokenizer::Load(JoinPath(r.model_dir, "tokenizer.model")));
+
+  torch::manual_seed(r.seed);
+  FinalizeResult res;
+  std::vector<int32_t> eval_tokens;
+  PerplexityOptions po;
+  po.seqlen = r.eval_seqlen;
+  po.max_windows = r.eval_max_windows;
+  po.batch_size = r.batch_size;
+  if (!r.eval_text.empty()) {
+    ASSIGN_OR_RETURN(eval_tokens, LoadTokens(r.eval_text, *tok, cfg.vocab_size));
+  }
+  bool run_e2e = r.method == QuantMethod::kEfficientQat && r.e2e && !r.e2e_data.empty();
+  json::Value summary = r.summary.is_null() ? json::Value::Object() : r.summary;
+  json::Value reports = json::Value::Array();
+  for (int i = 0; i < n; ++i) {
+    ASSIGN_OR_RETURN(json::Value rep, ReadBlockReport(r.job_dir, i));
+    if (!rep.is_null()) reports.Push(std::move(rep));
+  }
+  if (!reports.as_array().empty()) summary.Set("blocks", std::move(reports));
+  if (run_e2e) {
+    if (!eval_tokens.empty()) {
+      stage("eval");
+      ASSIGN_OR_RETURN(PerplexityResult bap, EvaluatePerplexity(*model, eval_tokens, po));
+      res.block_ap_ppl = bap.ppl;
+    }
+    stage("e2e-qp");
+    std::string kind;
+    ASSIGN_OR_RETURN(auto data, LoadE2eExamples(r.e2e_data, *tok, cfg, r.e2e_samples,
+                                                r.e2e_seqlen, r.seed + 0x5eed, &kind));
+    E2eOptions eo = r.e2e_options;
+    eo.seed = r.seed;
+    auto t0 = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(E2eResult er, TrainE2eQp(model.get(), data, eo));
+    res.e2e_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    res.e2e_steps = er.steps;
+    json::Value e = json::Value::Object();
+    e.Set("steps", json::Value::Int(er.steps));
+    e.Set("first_loss", json::Value::Number(er.first_loss));
+    e.Set("last_loss", json::Value::Number(er.last_loss));
+    e.Set("data", json::Value::String(kind));
+    e.Set("examples", json::Value::Int(static_cast<int64_t>(data.size())));
+    summary.Set("e2e", std::move(e));
+  }
+  stage("write");
+  WriteOptions wo;
+  wo.zeros = r.zeros;
+  wo.overwrite = r.overwrite;
+  wo.summary = summary;
+  RETURN_IF_ERROR(WriteModelFolder(*model, r.model_dir, r.output_dir, wo));
+  model.reset();
+  if (!eval_tokens.empty()) {
+    stage("eval");
+    ASSIGN_OR_RETURN(auto fp, LlamaModel::Load(r.model_dir));
+    ASSIGN_OR_RETURN(PerplexityResult fr, EvaluatePerplexity(*fp, eval_tokens, po));
+    fp.reset();
+    ASSIGN_OR_RETURN(auto q, LlamaModel::Load(r.output_dir));
+    ASSIGN_OR_RETURN(PerplexityResult qr, EvaluatePerplexity(*q, eval_tokens, po));
+    res.fp_ppl = fr.ppl;
+    res.ppl = qr.ppl;
+    res.eval_windows = qr.windows;
+    res.evaluated = true;
+  }
+  return res;
+}
+
+}  // namespace eqat

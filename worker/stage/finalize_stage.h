@@ -1,0 +1,58 @@
+// The last stage of a job, on one worker or in `eqat quantize`: assemble the
+// packed model from the job's block files (plus the source model's
+// embeddings, final norm and head), run E2E-QP when asked, write the output
+// folder atomically with eqat.json (the request's summary, every block's
+// report and E2E-QP's losses; no timings, so equal jobs write equal bytes),
+// and evaluate fp and quantized perplexity when an evaluation text is given.
+// Thread-safety: one call at a time per job.
+#ifndef EQAT_WORKER_STAGE_FINALIZE_STAGE_H_
+#define EQAT_WORKER_STAGE_FINALIZE_STAGE_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/json.h"
+#include "kernels/packed_linear.h"
+#include "worker/methods/blockwise.h"
+#include "worker/methods/e2e_qp.h"
+
+namespace eqat {
+
+struct FinalizeRequest {
+  std::string model_dir;
+  std::string job_dir;
+  std::string output_dir;
+  kernels::QuantSpec spec;
+  QuantMethod method = QuantMethod::kEfficientQat;
+  bool e2e = true;               // efficientqat only
+  std::string e2e_data;          // empty: skip E2E-QP
+  int64_t e2e_samples = 128;
+  int64_t e2e_seqlen = 2048;
+  uint64_t seed = 0;
+  E2eOptions e2e_options;
+  std::string eval_text;
+  int64_t eval_seqlen = 0;
+  int64_t eval_max_windows = 0;
+  int64_t batch_size = 4;
+  kernels::ZerosFormat zeros = kernels::ZerosFormat::kV2;
+  bool overwrite = false;
+  json::Value summary;           // written as eqat.json
+  std::function<void(const std::string& stage)> on_stage;  // "e2e-qp", "write", "eval"
+};
+
+struct FinalizeResult {
+  double fp_ppl = 0;
+  double ppl = 0;
+  double block_ap_ppl = 0;
+  int64_t eval_windows = 0;
+  bool evaluated = false;
+  int64_t e2e_steps = 0;      // 0: E2E-QP did not run
+  double e2e_seconds = 0;
+};
+
+absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r);
+
+}  // namespace eqat
+
+#endif  // EQAT_WORKER_STAGE_FINALIZE_STAGE_H_

@@ -1,0 +1,84 @@
+#include "worker/stage/stage_requests.h"
+
+namespace eqat {
+namespace {
+
+QuantMethod MethodOf(const v1::JobSpec& s) {
+  absl::StatusOr<QuantMethod> m = ParseQuantMethod(s.method());
+  return m.ok() ? *m : QuantMethod::kEfficientQat;  // validated specs always parse
+}
+
+}  // namespace
+
+BlockStageRequest BlockStageRequestFor(const v1::JobSpec& s, const StageRange& range,
+                                       const StageResources& res) {
+  BlockStageRequest r;
+  r.model_dir = s.model_dir();
+  r.job_dir = range.job_dir;
+  r.first_block = range.first_block;
+  r.last_block = range.last_block;
+  r.resume_from_block = range.resume_from_block;
+  r.calib_path = s.calib_path();
+  r.samples = s.samples();
+  r.seqlen = s.seqlen();
+  r.seed = s.seed();
+  BlockwiseOptions& bo = r.options;
+  bo.method = MethodOf(s);
+  bo.spec = {s.bits(), s.group_size()};
+  bo.batch_size = s.batch();
+  bo.cache = res.cache;
+  bo.anneal_fraction = s.anneal_fraction();
+  bo.block_ap.epochs = s.epochs();
+  bo.block_ap.batch_size = s.ap_batch();
+  bo.block_ap.quant_lr = s.quant_lr();
+  bo.block_ap.weight_lr = s.weight_lr();
+  bo.block_ap.seed = s.seed();
+  bo.block_ap.device = res.device;
+  bo.block_ap.autocast = res.device.is_cuda();
+  return r;
+}
+
+FinalizeRequest FinalizeRequestFor(const v1::JobSpec& s, const std::string& job_dir,
+                                   const StageResources& res) {
+  FinalizeRequest r;
+  r.model_dir = s.model_dir();
+  r.job_dir = job_dir;
+  r.output_dir = s.output_dir();
+  r.spec = {s.bits(), s.group_size()};
+  r.method = MethodOf(s);
+  r.e2e = !s.skip_e2e();
+  r.e2e_data = s.e2e_data();
+  r.e2e_samples = s.e2e_samples();
+  r.e2e_seqlen = s.e2e_seqlen();
+  r.seed = s.seed();
+  r.e2e_options.epochs = s.e2e_epochs();
+  r.e2e_options.lr = s.e2e_lr();
+  r.e2e_options.batch_size = s.e2e_batch();
+  r.e2e_options.grad_accum = s.e2e_accum();
+  r.e2e_options.checkpointing = s.e2e_checkpointing();
+  r.e2e_options.device = res.device;
+  r.e2e_options.autocast = res.device.is_cuda();
+  r.eval_text = s.eval_text();
+  r.eval_seqlen = s.eval_seqlen();
+  r.eval_max_windows = s.eval_max_windows();
+  r.batch_size = s.batch();
+  r.zeros = s.zeros() == "v1" ? kernels::ZerosFormat::kV1 : kernels::ZerosFormat::kV2;
+  r.overwrite = s.overwrite();
+  json::Value summary = json::Value::Object();
+  summary.Set("method", json::Value::String(s.method()));
+  summary.Set("source_model", json::Value::String(s.model_dir()));
+  summary.Set("bits", json::Value::Int(s.bits()));
+  summary.Set("group", json::Value::Int(s.group_size()));
+  summary.Set("samples", json::Value::Int(s.calib_path().empty() ? 0 : s.samples()));
+  summary.Set("seqlen", json::Value::Int(s.seqlen()));
+  summary.Set("seed", json::Value::Int(static_cast<int64_t>(s.seed())));
+  summary.Set("epochs", json::Value::Int(s.epochs()));
+  summary.Set("schedule", json::Value::String(s.schedule() == v1::PIPELINED ? "pipelined"
+                                                                             : "sequential"));
+  r.summary = summary;
+  return r;
+}
+
+std::string JobWorkDir(const v1::JobSpec& spec) { return spec.output_dir() + ".eqat-work"; }
+
+}  // namespace eqat
