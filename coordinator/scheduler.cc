@@ -441,6 +441,7 @@ absl::StatusOr<v1::RouteResponse> Scheduler::Route(const v1::RouteRequest& req) 
           next.receive_inputs && next.resume_from == next.first) {
         resp.set_ready(true);
         resp.set_data_address(workers_[next.worker_id].info.data_address());
+        resp.set_data_nccl(workers_[next.worker_id].info.capacity().accepts_nccl());
         MessageLocked(&j, absl::StrFormat("pipelined: stage %d streams to stage %d while training",
                                           k, k + 1));
         return resp;
@@ -459,6 +460,7 @@ absl::StatusOr<v1::RouteResponse> Scheduler::Route(const v1::RouteRequest& req) 
     if (next.state == StageState::kAssigned && next.worker_id != req.worker_id()) {
       resp.set_ready(true);
       resp.set_data_address(workers_[next.worker_id].info.data_address());
+      resp.set_data_nccl(workers_[next.worker_id].info.capacity().accepts_nccl());
       return resp;
     }
     if (next.state == StageState::kPending && absl::Now() >= deadline) {

@@ -157,7 +157,7 @@ absl::Status CheckModel(Checker& c, ModelConfig* cfg) {
   return absl::OkStatus();
 }
 
-absl::Status CheckQuantization(Checker& c, const ModelConfig& cfg) {
+absl::Status CheckQuantization(Checker& c) {
   v1::JobSpec& s = c.spec();
   if (s.method().empty()) s.set_method(job_defaults::kMethod);
   if (s.method() != "efficientqat" && s.method() != "gptq" && s.method() != "rtn") {
@@ -168,6 +168,19 @@ absl::Status CheckQuantization(Checker& c, const ModelConfig& cfg) {
   QuantSpecFields names{c.Name("bits"), c.Name("group_size")};
   QuantSpec q{s.bits(), s.group_size()};
   RETURN_IF_ERROR(ValidateQuantSpec(q, names));
+  if (s.zeros().empty()) s.set_zeros(job_defaults::kZeros);
+  if (s.zeros() != "v2" && s.zeros() != "v1") {
+    return c.Bad("zeros", absl::StrCat("'", s.zeros(), "' is not v2 or v1"));
+  }
+  return absl::OkStatus();
+}
+
+// Checked last, once every field is well-formed: does the group size fit
+// the model's linears?
+absl::Status CheckGroupsFit(Checker& c, const ModelConfig& cfg) {
+  const v1::JobSpec& s = c.spec();
+  QuantSpecFields names{c.Name("bits"), c.Name("group_size")};
+  QuantSpec q{s.bits(), s.group_size()};
   // Every block has the same shapes: block 0's linears stand for all.
   const int64_t attn = cfg.num_attention_heads * cfg.head_dim;
   const std::pair<const char*, int64_t> linears[] = {
@@ -177,10 +190,6 @@ absl::Status CheckQuantization(Checker& c, const ModelConfig& cfg) {
       {"mlp.down_proj", cfg.intermediate_size}};
   for (const auto& [name, in_features] : linears) {
     RETURN_IF_ERROR(ValidateQuantSpecFor(q, in_features, absl::StrCat("model.layers.0.", name), names));
-  }
-  if (s.zeros().empty()) s.set_zeros(job_defaults::kZeros);
-  if (s.zeros() != "v2" && s.zeros() != "v1") {
-    return c.Bad("zeros", absl::StrCat("'", s.zeros(), "' is not v2 or v1"));
   }
   return absl::OkStatus();
 }
@@ -271,11 +280,12 @@ absl::StatusOr<ValidatedJob> ValidateJobSpec(const v1::JobSpec& spec, const JobS
   ValidatedJob out;
   RETURN_IF_ERROR(CheckModel(c, &out.config));
   if (c.spec().output_dir().empty()) return c.Bad("output_dir", "is required");
-  RETURN_IF_ERROR(CheckQuantization(c, out.config));
+  RETURN_IF_ERROR(CheckQuantization(c));
   RETURN_IF_ERROR(CheckBlockStage(c, out.config));
   RETURN_IF_ERROR(CheckE2e(c, out.config));
   RETURN_IF_ERROR(CheckEvalAndSchedule(c, out.config));
   RETURN_IF_ERROR(CheckOutput(c));
+  RETURN_IF_ERROR(CheckGroupsFit(c, out.config));
   out.spec = std::move(c.spec());
   out.num_blocks = static_cast<int>(out.config.num_hidden_layers);
   return out;

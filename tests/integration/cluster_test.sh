@@ -4,8 +4,9 @@
 # Prometheus. Checks, each printed as PASS/FAIL:
 #   1. promtool accepts the coordinator's and a worker's /metrics, and the
 #      Prometheus server scrapes every target
-#   2. the sequential schedule over 2 workers gives the local `eqat quantize`
-#      perplexity within 0.5%
+#   2. a local `eqat quantize` and a one-worker cluster run write
+#      bit-identical folders; the sequential schedule over 2 workers gives
+#      the local perplexity within 0.5%
 #   3. the pipelined schedule completes (its perplexity is printed) and its
 #      stages overlap (stage 0 streams to stage 1 while it trains)
 #   4. cancelling a running job leaves the cluster ready: the next job succeeds
@@ -64,14 +65,27 @@ if [ -n "$WM" ] && http_get "$WM" /metrics > "$WORK/worker.prom" &&
   ok "worker /metrics ($WM) passes promtool check metrics"
 else bad "worker /metrics ($WM): $(cat "$WORK/promtool.out" 2>/dev/null)"; fi
 
-# 2. sequential vs local
-seq_json=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --out "$WORK/seq" --wait --json --progress=false | tail -n 1)
+# 2. one pipeline: a local `eqat quantize` and a one-worker cluster run of the
+#    same spec (same seed, one thread each) write the same folder, byte for
+#    byte; over two workers (two stages, streamed hand-over) the perplexity
+#    matches within 0.5%.
+one_json=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --max-stages 1 --out "$WORK/one" --wait --json --progress=false | tail -n 1)
 local_json=$("$EQAT" quantize "${JOB[@]}" --out "$WORK/local" --threads 1 --json --progress=false | tail -n 1)
+differ=""
+for f in $(cd "$WORK/local" 2>/dev/null && ls); do
+  cmp -s "$WORK/local/$f" "$WORK/one/$f" || differ="$differ $f"
+done
+nfiles=$(ls "$WORK/local" 2>/dev/null | wc -l)
+if [ "$nfiles" -ge 4 ] && [ -z "$differ" ] && [ "$(ls "$WORK/one" | wc -l)" -eq "$nfiles" ]; then
+  ok "local and one-worker cluster folders are bit-identical ($nfiles files: $(cd "$WORK/local" && ls | tr '\n' ' '))"
+else bad "local vs one-worker cluster: differing files:${differ:- none} ($nfiles files; $one_json)"; fi
+seq_json=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --out "$WORK/seq" --wait --json --progress=false | tail -n 1)
 seq_ppl=$(echo "$seq_json" | grep -o '"ppl":[0-9.e+-]*' | head -n 1 | cut -d: -f2)
 local_ppl=$(echo "$local_json" | grep -o '"ppl":[0-9.e+-]*' | head -n 1 | cut -d: -f2)
 if [ -n "$seq_ppl" ] && [ -n "$local_ppl" ] &&
    awk -v a="$seq_ppl" -v b="$local_ppl" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.005 * b) }'; then
-  ok "sequential over 2 workers: ppl $seq_ppl vs local $local_ppl (within 0.5%)"
+  same=$(cmp -s "$WORK/local/model.safetensors" "$WORK/seq/model.safetensors" && echo "bit-identical" || echo "not bit-identical")
+  ok "sequential over 2 workers: ppl $seq_ppl vs local $local_ppl (within 0.5%; model.safetensors $same)"
 else bad "sequential ppl '$seq_ppl' vs local '$local_ppl' ($seq_json)"; fi
 
 # 3. pipelined completes

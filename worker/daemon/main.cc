@@ -14,6 +14,8 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:0", "activation data listener (host:po
 ABSL_FLAG(std::string, advertise, "", "address other workers dial for this worker's data (default: --listen)");
 ABSL_FLAG(std::string, metrics_listen, "", "Prometheus /metrics address (empty: off)");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
+ABSL_FLAG(std::string, transport, "auto",
+          "activation streams: tcp, nccl (CUDA workers) or auto (nccl where both ends can, else tcp)");
 ABSL_FLAG(std::string, name, "", "a name shown in the coordinator's events");
 ABSL_FLAG(std::string, cache_budget, "4G", "RAM for each cached activation set");
 ABSL_FLAG(std::string, spill_dir, "/tmp", "folder for activation spill files");
@@ -28,7 +30,7 @@ void OnSignal(int) {
 
 int main(int argc, char** argv) {
   const std::set<std::string> flags = {"coordinator", "listen", "advertise", "metrics_listen", "device",
-                                       "name", "cache_budget", "spill_dir", "threads"};
+                                       "name", "cache_budget", "spill_dir", "threads", "transport"};
   std::vector<std::string> args(argv + 1, argv + argc);
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
   o.advertise = absl::GetFlag(FLAGS_advertise);
   o.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   o.device = absl::GetFlag(FLAGS_device);
+  o.transport = absl::GetFlag(FLAGS_transport);
   o.name = absl::GetFlag(FLAGS_name);
   o.cache_budget = absl::GetFlag(FLAGS_cache_budget);
   o.spill_dir = absl::GetFlag(FLAGS_spill_dir);

@@ -22,7 +22,7 @@
 #include "worker/stage/finalize_stage.h"
 #include "worker/stage/stage_requests.h"
 #include "worker/stage/stream_input_feed.h"
-#include "worker/transport/tcp_transport.h"
+#include "worker/transport/transport_factory.h"
 
 namespace eqat {
 namespace {
@@ -37,7 +37,7 @@ struct WorkerDaemon::Impl {
   WorkerDaemonOptions o;
   std::atomic<bool> stop{false};
   std::unique_ptr<v1::Cluster::Stub> stub;
-  std::unique_ptr<TcpActivationListener> listener;
+  std::unique_ptr<WorkerTransport> transport;  // transport/transport_factory.h
   metrics::Registry registry;
   std::unique_ptr<metrics::Exposer> exposer;
   metrics::Counter* steps = nullptr;
@@ -66,6 +66,7 @@ struct WorkerDaemon::Impl {
     req.mutable_capacity()->set_device(o.device);
     req.mutable_capacity()->set_cpu_cores(static_cast<int>(std::thread::hardware_concurrency()));
     req.mutable_capacity()->set_memory_bytes(sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE));
+    req.mutable_capacity()->set_accepts_nccl(transport->nccl());
     for (int attempt = 0; !stop; ++attempt) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -142,7 +143,7 @@ struct WorkerDaemon::Impl {
   absl::StatusOr<std::unique_ptr<ActivationReceiver>> AcceptInput() {
     for (;;) {
       CheckAbort();
-      auto r = listener->Accept(absl::Seconds(1));
+      auto r = transport->Accept(absl::Seconds(1));
       if (r.ok()) return std::move(*r);
       if (r.status().code() != absl::StatusCode::kDeadlineExceeded &&
           r.status().code() != absl::StatusCode::kDataLoss &&
@@ -224,10 +225,10 @@ struct WorkerDaemon::Impl {
     Send(&v1::Cluster::Stub::ReportProgress, r);
   }
 
-  absl::Status StreamOutputs(const std::string& address, const StageActivations& out,
+  absl::Status StreamOutputs(const std::string& address, bool peer_nccl, const StageActivations& out,
                              const v1::Assignment& a) {
     auto t0 = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(auto tx, TcpActivationSender::Connect(address));
+    ASSIGN_OR_RETURN(auto tx, transport->Connect(address, peer_nccl));
     int64_t bytes = 0;
     RETURN_IF_ERROR(SendStore(tx.get(), "fp", *out.fp, &bytes));
     RETURN_IF_ERROR(SendStore(tx.get(), "quant", *out.q, &bytes));
@@ -236,9 +237,10 @@ struct WorkerDaemon::Impl {
     return absl::OkStatus();
   }
 
-  // Pipelined schedule: the next stage's data address when it already runs
-  // elsewhere and waits for its inputs; "" when not (within ~10 s).
-  std::string EarlyRoute(const v1::Assignment& a) {
+  // Pipelined schedule: the route to the next stage when it already runs
+  // elsewhere and waits for its inputs; an empty route (no data_address)
+  // when not (within ~10 s).
+  v1::RouteResponse EarlyRoute(const v1::Assignment& a) {
     for (int attempt = 0; attempt < 5; ++attempt) {
       CheckAbort();
       v1::RouteRequest rq;
@@ -251,9 +253,9 @@ struct WorkerDaemon::Impl {
       v1::RouteResponse resp;
       grpc::Status st = stub->GetRoute(&ctx, rq, &resp);
       if (st.ok() && resp.aborted()) throw AbortedByCoordinator{};
-      if (st.ok() && resp.ready()) return resp.data_address();
+      if (st.ok() && resp.ready()) return resp;
     }
-    return "";
+    return v1::RouteResponse();
   }
 
   // Runs a BLOCK_AP assignment (and any "self" continuation). Returns the
@@ -279,10 +281,11 @@ struct WorkerDaemon::Impl {
       const bool has_next = a->stage_index() + 1 < a->num_stages();
       if (a->pipelined() && has_next) {
         r.on_fp_outputs = [&](const ActivationStore& fp) -> absl::Status {
-          std::string address = EarlyRoute(*a);
+          v1::RouteResponse route = EarlyRoute(*a);
+          const std::string& address = route.data_address();
           if (address.empty()) return absl::OkStatus();  // hand over at the end instead
           auto t0 = std::chrono::steady_clock::now();
-          auto c = TcpActivationSender::Connect(address);
+          auto c = transport->Connect(address, route.data_nccl());
           if (!c.ok()) {
             fprintf(stderr, "eqat-worker: pipelined stream to %s: %s; streaming at the end\n",
                     address.c_str(), std::string(c.status().message()).c_str());
@@ -393,7 +396,7 @@ struct WorkerDaemon::Impl {
           in = std::move(out);
           break;
         }
-        absl::Status sent = StreamOutputs(resp.data_address(), out, *a);
+        absl::Status sent = StreamOutputs(resp.data_address(), resp.data_nccl(), out, *a);
         if (sent.ok()) return absl::OkStatus();
         fprintf(stderr, "eqat-worker: streaming to %s failed: %s; asking again\n",
                 resp.data_address().c_str(), std::string(sent.message()).c_str());
@@ -483,14 +486,15 @@ absl::Status WorkerDaemon::Run() {
     }
     device = torch::Device(d.o.device);
   }
-  auto listener = TcpActivationListener::Create(d.o.listen);
-  if (!listener.ok()) {
-    return absl::Status(listener.status().code(), absl::StrCat("--listen: ", listener.status().message()));
-  }
-  d.listener = std::move(*listener);
+  TransportConfig tc;
+  ASSIGN_OR_RETURN(tc.kind, ParseTransportKind(d.o.transport));
+  tc.listen = d.o.listen;
+  tc.cuda_device = device.is_cuda() ? std::max<int>(0, device.index()) : -1;
+  ASSIGN_OR_RETURN(d.transport, WorkerTransport::Create(tc));
+  fprintf(stderr, "eqat-worker: activation transport %s\n", d.transport->name().c_str());
   if (d.o.advertise.empty()) {
     std::string host = d.o.listen.substr(0, d.o.listen.rfind(':'));
-    d.o.advertise = absl::StrCat(host, ":", d.listener->port());
+    d.o.advertise = absl::StrCat(host, ":", d.transport->port());
   }
   d.steps = &metrics::BuildCounter().Name("eqat_worker_steps_total").Help("Training steps run.").Register(d.registry).Add({});
   d.step_seconds = &metrics::BuildHistogram()

@@ -26,6 +26,7 @@ struct WorkerDaemonOptions {
   std::string advertise;        // address other workers dial (default: listen)
   std::string metrics_listen;   // Prometheus /metrics
   std::string device = "cpu";
+  std::string transport = "auto";  // tcp | nccl | auto (transport/transport_factory.h)
   std::string name;
   std::string cache_budget = "4G";
   std::string spill_dir = "/tmp";
