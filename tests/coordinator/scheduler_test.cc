@@ -3,6 +3,7 @@
 // the pipelined schedule's early route, a lost worker's stage is released,
 // and a job runs through FINALIZE to SUCCEEDED with its events recorded.
 #include "coordinator/scheduler.h"
+#include "coordinator/sqlite_job_store.h"
 
 #include <gtest/gtest.h>
 
@@ -16,7 +17,7 @@ namespace {
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto store = JobStore::Open(tmp_.path() + "/state");
+    auto store = SqliteJobStore::Open(tmp_.path() + "/state");
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     SchedulerOptions o;
