@@ -114,6 +114,7 @@ absl::StatusOr<v1::RouteResponse> Router::HandOver(JobRec* j, int k, const v1::R
   v1::RouteResponse resp;
   j->stages[k].state = StageState::kAwaitingRoute;
   j->stages[k + 1].receive_inputs = true;
+  jobs_->Sync(j);
   m_->NotifyAll();  // stage k+1 is runnable now
   absl::Time deadline =
       m_->Now() + std::min(route_wait_, absl::Milliseconds(std::max(0, req.wait_ms())));
