@@ -5,6 +5,7 @@
 //    is dropped, as if the process had died there: the base store keeps
 //    exactly what a restarted coordinator would find.
 //  - FailReads(true): ListJobs, GetJob, GetBlocks fail with Unavailable.
+//  - Heal(): no more faults (a restarted process on the same storage).
 // Thread-safety: all methods are thread-safe; the base must be too.
 #ifndef EQAT_TESTS_COORDINATOR_FAULT_INJECTING_JOB_STORE_H_
 #define EQAT_TESTS_COORDINATOR_FAULT_INJECTING_JOB_STORE_H_
@@ -35,6 +36,11 @@ class FaultInjectingJobStore final : public JobStore {
   void FailReads(bool on) {
     absl::MutexLock l(&mu_);
     fail_reads_ = on;
+  }
+  void Heal() {
+    absl::MutexLock l(&mu_);
+    fail_at_ = crash_after_ = -1;
+    fail_all_ = fail_reads_ = false;
   }
   int64_t writes() {
     absl::MutexLock l(&mu_);
