@@ -13,9 +13,9 @@
 #include "common/flag_parser.h"
 #include "common/metrics.h"
 #include "common/metrics_http.h"
-#include "coordinator/job_store.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
+#include "coordinator/sqlite_job_store.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464", "Prometheus /metrics listen address");
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
     std::cerr << "eqat-coordinator: --worker-timeout-s: must be >= 1\n";
     return 2;
   }
-  auto store = eqat::JobStore::Open(absl::GetFlag(FLAGS_state_dir));
+  auto store = eqat::SqliteJobStore::Open(absl::GetFlag(FLAGS_state_dir));
   if (!store.ok()) {
     std::cerr << "eqat-coordinator: " << store.status().message() << "\n";
     return 2;

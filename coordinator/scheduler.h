@@ -1,39 +1,46 @@
-// The coordinator's core: job queue, stage planning and dispatch, worker
-// registry and liveness, progress events. Knows nothing of gRPC: the
-// service (coordinator/service.h) is a thin adapter over it.
+// The coordinator's core, as one facade for the gRPC services
+// (coordinator/service.h): job queue, stage dispatch, worker liveness,
+// progress events, persistence. Each method takes the one lock (Monitor)
+// and delegates:
+//   WorkerRegistry (worker_registry.h)  registration, heartbeats, liveness
+//   JobTable       (job_table.h)        jobs, stages, transitions, events,
+//                                        persistence and Recover()
+//   Router         (router.h)           stage -> worker, GetRoute decisions
+//   CoordinatorMetrics (coordinator_metrics.h)  every exported metric
+// Knows nothing of gRPC.
 //
 // Sequential schedule: stage 0 of a job is runnable at once; stage k
 // becomes runnable when stage k-1 has trained and asks where to stream its
-// outputs (GetRoute). With several jobs the stages of different jobs run on
-// different workers at once. If no other worker takes stage k within the
-// route wait, the asking worker continues with it in-process ("self").
-// Pipelined schedule (MREM-P): every stage of a job is assigned as soon as
-// workers are free; before training, stage k-1 asks an early route
-// (RouteRequest.early) and streams to stage k while it trains: fp outputs
-// first, then quantized activations batch by batch, then its final
-// quantized outputs. Stage k trains on lambda*fp + (1-lambda)*quant
-// (worker/stage/stream_input_feed.h). When stage k is not running yet, stage k-1
-// falls back to the sequential hand-over once it has trained.
-// When every block is packed, a FINALIZE assignment (assemble, E2E-QP,
-// write, evaluate) goes to one worker.
-// A worker silent for `worker_timeout` is marked down; its stage is put
-// back to pending and rebuilt from calibration + packed blocks on disk, with
-// an event saying so. Jobs and finished blocks persist in the JobStore; a
-// restarted coordinator resumes unfinished jobs without retraining blocks.
+// outputs (GetRoute); if nobody takes it within the route wait, the asking
+// worker continues "self". Pipelined schedule (MREM-P): every stage is
+// assigned as soon as workers are free and stage k-1 streams to stage k
+// while it trains (early route). When every block is packed, a FINALIZE
+// assignment (assemble, E2E-QP, write, evaluate) goes to one worker.
+// A worker silent for `worker_timeout` is marked down by Tick(); its stage
+// is put back to pending (resuming at its first unreported block) with an
+// event saying so. A restarted coordinator resumes unfinished jobs from the
+// JobStore without retraining reported blocks (Recover()).
+//
+// Time: all timestamps and waits use the Clock given at construction
+// (RealClock() by default). With a fake clock a wait ends when the test
+// advances time past its deadline or the state it waits for changes.
 // Thread-safety: all methods are thread-safe (one internal mutex).
 #ifndef EQAT_COORDINATOR_SCHEDULER_H_
 #define EQAT_COORDINATOR_SCHEDULER_H_
 
-#include <map>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
+#include "coordinator/clock.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/job_store.h"
+#include "coordinator/job_table.h"
+#include "coordinator/monitor.h"
+#include "coordinator/router.h"
+#include "coordinator/worker_registry.h"
 #include "eqat/v1/cluster.pb.h"
 #include "eqat/v1/quantization_service.pb.h"
 
@@ -44,13 +51,15 @@ struct SchedulerOptions {
   absl::Duration worker_timeout = absl::Seconds(15);
   int heartbeat_interval_ms = 1000;
   absl::Duration route_wait = absl::Seconds(2);  // before a stage runs "self"
+  Clock* clock = RealClock();                    // not owned
 };
 
 class Scheduler {
  public:
+  // `store` and `registry` must outlive the scheduler.
   Scheduler(SchedulerOptions options, JobStore* store, metrics::Registry* registry);
 
-  // Reloads unfinished jobs from the store (after a restart).
+  // Reloads jobs from the store (after a restart); call before serving.
   absl::Status Recover();
 
   // Public API.
@@ -66,86 +75,26 @@ class Scheduler {
   // Cluster API.
   v1::RegisterResponse Register(const v1::RegisterRequest& req);
   v1::HeartbeatResponse Heartbeat(const v1::HeartbeatRequest& req);
+  // Waits up to wait_ms (at most 30 s) for work.
   absl::StatusOr<v1::PollResponse> Poll(const v1::PollRequest& req);
   absl::StatusOr<v1::RouteResponse> Route(const v1::RouteRequest& req);
   absl::Status Progress(const v1::ProgressReport& req);
   absl::Status Block(const v1::BlockReport& req);
   absl::Status Finish(const v1::StageFinished& req);
 
-  // Marks silent workers down and reassigns their work; refreshes gauges.
+  // Marks silent workers down and releases their work; retries unpersisted
+  // job snapshots; refreshes gauges.
   void Tick();
 
  private:
-  enum class StageState { kPending, kAssigned, kAwaitingRoute, kDone };
-  struct Stage {
-    int index = 0, first = 0, last = 0;
-    StageState state = StageState::kPending;
-    std::string worker_id, assignment_id;
-    bool receive_inputs = false;
-    int resume_from = 0;
-    int blocks_done = 0;
-  };
-  struct JobRec {
-    v1::Job job;
-    std::vector<Stage> stages;
-    std::string job_dir;
-    std::vector<v1::ProgressEvent> events;
-    int64_t next_seq = 0;
-    std::string finalize_worker, finalize_assignment;
-    bool finalize_done = false;
-    absl::Time started = absl::InfinitePast();
-  };
-  struct WorkerRec {
-    v1::RegisterRequest info;
-    absl::Time last_seen;
-    std::string assignment_id;
-    bool alive = true;
-  };
-  struct AssignmentRec {
-    std::string job_id, worker_id;
-    v1::AssignmentKind kind = v1::BLOCK_AP;
-    int stage = 0;
-  };
+  void UpdateGaugesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_.mu);
 
-  bool Final(const v1::Job& j) const;
-  void PlanLocked(JobRec* j) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool FindWorkLocked(const std::string& worker_id, v1::Assignment* out)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::Assignment MakeAssignmentLocked(JobRec* j, int stage, const std::string& worker_id,
-                                      v1::AssignmentKind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EventLocked(JobRec* j, v1::ProgressEvent e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void MessageLocked(JobRec* j, const std::string& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SetStateLocked(JobRec* j, v1::JobState s, const std::string& msg)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AbortJobAssignmentsLocked(JobRec* j) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ReleaseStageLocked(JobRec* j, Stage* s, const std::string& why)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SyncJobLocked(JobRec* j) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int AliveWorkersLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void UpdateGaugesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  SchedulerOptions options_;
-  JobStore* store_;
-  absl::Mutex mu_;
-  absl::CondVar cv_;
-  std::map<std::string, JobRec> jobs_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> job_order_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, WorkerRec> workers_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, AssignmentRec> assignments_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, std::set<std::string>> aborts_ ABSL_GUARDED_BY(mu_);
-  int64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
-
-  // Metrics (owned by the registry).
-  metrics::Family<metrics::Gauge>* jobs_gauge_;
-  metrics::Counter* blocks_completed_;
-  metrics::Family<metrics::Gauge>* block_loss_;
-  metrics::Histogram* step_seconds_;
-  metrics::Gauge* tokens_per_second_;
-  metrics::Family<metrics::Counter>* transport_bytes_;
-  metrics::Counter* transport_wait_;
-  metrics::Gauge* queue_depth_;
-  metrics::Family<metrics::Gauge>* worker_up_;
-  metrics::Family<metrics::Gauge>* heartbeat_age_;
+  const SchedulerOptions options_;
+  CoordinatorMetrics metrics_;
+  Monitor m_;
+  WorkerRegistry workers_;
+  JobTable jobs_;
+  Router router_;
 };
 
 }  // namespace eqat

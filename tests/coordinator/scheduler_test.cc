@@ -1,91 +1,24 @@
-// The scheduler without gRPC: workers register and poll, stages are handed
-// out per schedule, routes decide where activations stream (or "self"),
-// the pipelined schedule's early route, a lost worker's stage is released,
-// and a job runs through FINALIZE to SUCCEEDED with its events recorded.
+// The scheduler without gRPC, on a fake clock (no sleeps): workers register
+// and poll, stages are handed out per schedule, routes decide where
+// activations stream (or "self"), the pipelined schedule's early route, a
+// lost worker's stage is released and resumed elsewhere, and a job runs
+// through FINALIZE to SUCCEEDED with its events recorded.
 #include "coordinator/scheduler.h"
 
 #include <gtest/gtest.h>
 
 #include <thread>
 
-#include "tests/coordinator/test_util.h"
+#include "tests/coordinator/scheduler_fixture.h"
 
 namespace eqat {
 namespace {
 
-class SchedulerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto store = JobStore::Open(tmp_.path() + "/state");
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(*store);
-    SchedulerOptions o;
-    o.allowed_roots = {testing::SourceDir(), tmp_.path()};
-    o.route_wait = absl::Seconds(1);
-    o.worker_timeout = absl::Milliseconds(300);
-    sched_ = std::make_unique<Scheduler>(o, store_.get(), &registry_);
-  }
-
-  std::string AddWorker(const std::string& data_address) {
-    v1::RegisterRequest r;
-    r.set_data_address(data_address);
-    r.mutable_capacity()->set_device("cpu");
-    return sched_->Register(r).worker_id();
-  }
-  v1::PollResponse Poll(const std::string& worker) {
-    v1::PollRequest r;
-    r.set_worker_id(worker);
-    r.set_wait_ms(0);
-    auto p = sched_->Poll(r);
-    EXPECT_TRUE(p.ok()) << p.status();
-    return p.ok() ? *p : v1::PollResponse();
-  }
-  v1::RouteResponse Route(const v1::Assignment& a, const std::string& worker, bool early,
-                          int wait_ms = 2000) {
-    v1::RouteRequest r;
-    r.set_worker_id(worker);
-    r.set_assignment_id(a.assignment_id());
-    r.set_wait_ms(wait_ms);
-    r.set_early(early);
-    auto resp = sched_->Route(r);
-    EXPECT_TRUE(resp.ok()) << resp.status();
-    return resp.ok() ? *resp : v1::RouteResponse();
-  }
-  void FinishOk(const v1::Assignment& a, const std::string& worker, double ppl = 0) {
-    v1::StageFinished f;
-    f.set_worker_id(worker);
-    f.set_assignment_id(a.assignment_id());
-    f.set_ok(true);
-    if (a.kind() == v1::FINALIZE) f.mutable_result()->set_ppl(ppl);
-    ASSERT_TRUE(sched_->Finish(f).ok());
-  }
-  std::string Messages(const std::string& job) {
-    bool finished = false;
-    auto ev = sched_->Events(job, 0, absl::ZeroDuration(), &finished);
-    EXPECT_TRUE(ev.ok()) << ev.status();
-    std::string all;
-    if (ev.ok()) {
-      for (const auto& e : *ev) all += e.message() + "\n";
-    }
-    return all;
-  }
-  v1::JobSpec Spec(v1::Schedule schedule) {
-    v1::JobSpec s = testing::StoriesSpec(tmp_.path() + "/out-" + std::to_string(++jobs_));
-    s.set_schedule(schedule);
-    return s;
-  }
-
-  testing::TempDir tmp_;
-  metrics::Registry registry_;
-  std::unique_ptr<JobStore> store_;
-  std::unique_ptr<Scheduler> sched_;
-  int jobs_ = 0;
-};
+using SchedulerTest = testing::SchedulerFixture;
 
 TEST_F(SchedulerTest, PipelinedAssignsEveryStageAndRoutesEarly) {
   std::string a = AddWorker("127.0.0.1:1001"), b = AddWorker("127.0.0.1:1002");
-  auto job = sched_->Submit(Spec(v1::PIPELINED));
-  ASSERT_TRUE(job.ok()) << job.status();
+  std::string job = SubmitOk(Spec(v1::PIPELINED));
   v1::Assignment s0 = Poll(a).assignment();
   v1::Assignment s1 = Poll(b).assignment();
   ASSERT_EQ(s0.kind(), v1::BLOCK_AP);
@@ -105,80 +38,150 @@ TEST_F(SchedulerTest, PipelinedAssignsEveryStageAndRoutesEarly) {
   EXPECT_TRUE(r.ready());
   EXPECT_FALSE(r.self());
   EXPECT_EQ(r.data_address(), "127.0.0.1:1002");
-  EXPECT_NE(Messages(job->id()).find("stage 0 streams to stage 1 while training"), std::string::npos);
+  EXPECT_NE(Messages(job).find("stage 0 streams to stage 1 while training"), std::string::npos);
 
   FinishOk(s0, a);
   FinishOk(s1, b);
   v1::Assignment fin = Poll(a).assignment();
   ASSERT_EQ(fin.kind(), v1::FINALIZE);
   FinishOk(fin, a, /*ppl=*/123.5);
-  auto done = sched_->Get(job->id());
-  ASSERT_TRUE(done.ok());
-  EXPECT_EQ(done->state(), v1::SUCCEEDED);
-  EXPECT_DOUBLE_EQ(done->result().ppl(), 123.5);
+  v1::Job done = GetJob(job);
+  EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  EXPECT_DOUBLE_EQ(done.result().ppl(), 123.5);
+  bool finished = false;
+  auto ev = sched_->Events(job, 0, absl::ZeroDuration(), &finished);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_TRUE(finished);
+  EXPECT_TRUE(ev->back().final());
 }
 
-TEST_F(SchedulerTest, SequentialWaitsThenContinuesInProcessWhenNobodyTakesTheNextStage) {
+TEST_F(SchedulerTest, SequentialHandsOverToTheWorkerThatTakesTheNextStage) {
   std::string a = AddWorker("127.0.0.1:1001"), b = AddWorker("127.0.0.1:1002");
-  auto job = sched_->Submit(Spec(v1::SEQUENTIAL));
-  ASSERT_TRUE(job.ok()) << job.status();
+  SubmitOk(Spec(v1::SEQUENTIAL));
   v1::Assignment s0 = Poll(a).assignment();
   EXPECT_EQ(s0.stage_index(), 0);
   EXPECT_FALSE(Poll(b).has_assignment()) << "stage 1 waits for stage 0";
   // An early route is never ready in the sequential schedule's hand-over.
   EXPECT_FALSE(Route(s0, a, /*early=*/true, /*wait_ms=*/0).ready());
-  // Stage 0 trained and asks where to stream: stage 1 becomes runnable, b
-  // takes it within the route wait, and the answer is b's data address.
-  std::thread poller([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    v1::Assignment s1 = Poll(b).assignment();
-    EXPECT_EQ(s1.stage_index(), 1);
-    EXPECT_TRUE(s1.receive_inputs());
-  });
-  v1::RouteResponse r = Route(s0, a, /*early=*/false);
-  poller.join();
+  // Stage 0 trained and asks where to stream: that makes stage 1 runnable,
+  // b's long poll takes it, and the route answers with b's address. The
+  // fake time never moves, so neither wait can time out whatever the order.
+  v1::RouteResponse r;
+  std::thread router([&] { r = Route(s0, a, /*early=*/false, /*wait_ms=*/2000); });
+  v1::Assignment s1 = Poll(b, /*wait_ms=*/30000).assignment();
+  router.join();
+  EXPECT_EQ(s1.stage_index(), 1);
+  EXPECT_TRUE(s1.receive_inputs());
   EXPECT_TRUE(r.ready());
   EXPECT_FALSE(r.self());
   EXPECT_EQ(r.data_address(), "127.0.0.1:1002");
 }
 
-TEST_F(SchedulerTest, SelfContinuationWhenOnlyOneWorkerIsFree) {
+TEST_F(SchedulerTest, SelfContinuationWhenTheRouteWaitPasses) {
   std::string a = AddWorker("127.0.0.1:1001");
-  v1::JobSpec spec = Spec(v1::SEQUENTIAL);
-  spec.set_max_stages(2);
   std::string b = AddWorker("127.0.0.1:1002");  // registered, but never polls
-  auto job = sched_->Submit(spec);
-  ASSERT_TRUE(job.ok());
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL, /*max_stages=*/2));
   v1::Assignment s0 = Poll(a).assignment();
-  v1::RouteResponse r = Route(s0, a, false);
+  v1::RouteResponse r;
+  std::thread router([&] { r = Route(s0, a, /*early=*/false, /*wait_ms=*/5000); });
+  // Advance only once the route is waiting; route_wait (1 s) < wait_ms.
+  ASSERT_TRUE(clock_.AwaitBlockedWaits(1));
+  EXPECT_EQ(GetJob(job).stages(0).state(), "streaming");
+  clock_.Advance(kRouteWait);
+  router.join();
   ASSERT_TRUE(r.ready());
   EXPECT_TRUE(r.self());
   EXPECT_EQ(r.next().stage_index(), 1);
   EXPECT_EQ(r.next().first_block(), s0.last_block());
+  v1::Job j = GetJob(job);
+  ASSERT_EQ(j.stages_size(), 2);
+  EXPECT_EQ(j.stages(0).state(), "done");
+  EXPECT_EQ(j.stages(1).worker_id(), a);
+}
+
+TEST_F(SchedulerTest, RouteWithZeroWaitContinuesInProcessAtOnce) {
+  std::string a = AddWorker("127.0.0.1:1001");
+  AddWorker("127.0.0.1:1002");
+  SubmitOk(Spec(v1::SEQUENTIAL, /*max_stages=*/2));
+  v1::Assignment s0 = Poll(a).assignment();
+  v1::RouteResponse r = Route(s0, a, /*early=*/false, /*wait_ms=*/0);
+  EXPECT_TRUE(r.ready() && r.self());
+  EXPECT_EQ(clock_.blocked_waits(), 0);
 }
 
 TEST_F(SchedulerTest, LostWorkerReleasesItsStageWithAnEvent) {
   std::string a = AddWorker("127.0.0.1:1001");
-  auto job = sched_->Submit(Spec(v1::SEQUENTIAL));
-  ASSERT_TRUE(job.ok());
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL));
   v1::Assignment s0 = Poll(a).assignment();
   ASSERT_EQ(s0.kind(), v1::BLOCK_AP);
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  clock_.Advance(kWorkerTimeout - absl::Milliseconds(1));
   sched_->Tick();
-  std::string msgs = Messages(job->id());
-  EXPECT_NE(msgs.find("lost (no heartbeat"), std::string::npos) << msgs;
+  EXPECT_EQ(GetJob(job).stages(0).state(), "running") << "not silent long enough";
+  clock_.Advance(absl::Milliseconds(1));
+  sched_->Tick();
+  std::string msgs = Messages(job);
+  EXPECT_NE(msgs.find("worker " + a + " lost (no heartbeat for 15s)"), std::string::npos) << msgs;
   EXPECT_NE(msgs.find("stage 0 reassigned"), std::string::npos) << msgs;
-  // A new worker picks the stage up again.
+  v1::Job j = GetJob(job);
+  EXPECT_EQ(j.state(), v1::RUNNING);
+  EXPECT_EQ(j.stages(0).state(), "pending");
+  EXPECT_EQ(j.stages(0).worker_id(), "");
+  // The lost worker must register again; a new one picks the stage up.
+  EXPECT_TRUE(Heartbeat(a).reregister());
+  v1::PollRequest pr;
+  pr.set_worker_id(a);
+  EXPECT_EQ(sched_->Poll(pr).status().code(), absl::StatusCode::kFailedPrecondition);
   std::string c = AddWorker("127.0.0.1:1003");
   v1::Assignment again = Poll(c).assignment();
   EXPECT_EQ(again.kind(), v1::BLOCK_AP);
   EXPECT_EQ(again.stage_index(), 0);
 }
 
+TEST_F(SchedulerTest, ReassignedStageResumesFromTheBlocksAlreadyReported) {
+  std::string a = AddWorker("127.0.0.1:1001"), b = AddWorker("127.0.0.1:1002");
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL, /*max_stages=*/1));
+  v1::Assignment s0 = Poll(a).assignment();
+  ASSERT_EQ(s0.last_block(), 5);
+  ASSERT_TRUE(ReportBlock(s0, a, 0).ok());
+  ASSERT_TRUE(ReportBlock(s0, a, 1).ok());
+  EXPECT_FALSE(Poll(b).has_assignment());  // b is heard from now
+  clock_.Advance(absl::Seconds(10));
+  EXPECT_FALSE(Heartbeat(b).reregister());
+  clock_.Advance(absl::Seconds(6));  // a: 16 s silent, b: 6 s
+  sched_->Tick();
+  EXPECT_NE(Messages(job).find("stage 0 reassigned: worker " + a + " lost"), std::string::npos);
+  EXPECT_NE(Messages(job).find("resuming at block 2"), std::string::npos);
+
+  v1::Assignment again = Poll(b).assignment();
+  ASSERT_EQ(again.kind(), v1::BLOCK_AP);
+  EXPECT_NE(again.assignment_id(), s0.assignment_id());
+  EXPECT_EQ(again.first_block(), 0);
+  EXPECT_EQ(again.resume_from_block(), 2);
+  EXPECT_EQ(GetJob(job).blocks_done(), 2);
+  // The lost worker's late reports are refused; b's count.
+  EXPECT_EQ(ReportBlock(s0, a, 2).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(ReportBlock(again, b, 2).ok());
+  EXPECT_EQ(GetJob(job).blocks_done(), 3);
+  EXPECT_EQ(GetJob(job).stages(0).worker_id(), b);
+}
+
+TEST_F(SchedulerTest, LostFinalizeWorkerHandsFinalizeToAnother) {
+  std::string a = AddWorker("127.0.0.1:1001");
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL, /*max_stages=*/1));
+  v1::Assignment s0 = Poll(a).assignment();
+  FinishOk(s0, a);
+  v1::Assignment fin = Poll(a).assignment();
+  ASSERT_EQ(fin.kind(), v1::FINALIZE);
+  clock_.Advance(kWorkerTimeout);
+  sched_->Tick();
+  EXPECT_NE(Messages(job).find("finalize reassigned"), std::string::npos);
+  std::string c = AddWorker("127.0.0.1:1003");
+  EXPECT_EQ(Poll(c).assignment().kind(), v1::FINALIZE);
+}
+
 TEST_F(SchedulerTest, FailedStageFailsTheJobWithTheWorkersMessage) {
   std::string a = AddWorker("127.0.0.1:1001");
-  auto job = sched_->Submit(Spec(v1::SEQUENTIAL));
-  ASSERT_TRUE(job.ok());
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL));
   v1::Assignment s0 = Poll(a).assignment();
   v1::StageFinished f;
   f.set_worker_id(a);
@@ -186,11 +189,25 @@ TEST_F(SchedulerTest, FailedStageFailsTheJobWithTheWorkersMessage) {
   f.set_ok(false);
   f.set_error("block 0: the loss became non-finite twice");
   ASSERT_TRUE(sched_->Finish(f).ok());
-  auto j = sched_->Get(job->id());
-  ASSERT_TRUE(j.ok());
-  EXPECT_EQ(j->state(), v1::FAILED);
-  EXPECT_NE(j->error().find("non-finite"), std::string::npos);
+  v1::Job j = GetJob(job);
+  EXPECT_EQ(j.state(), v1::FAILED);
+  EXPECT_NE(j.error().find("non-finite"), std::string::npos);
   EXPECT_FALSE(Poll(a).has_assignment());
+}
+
+TEST_F(SchedulerTest, CancelAbortsRunningAssignmentsThroughTheHeartbeat) {
+  std::string a = AddWorker("127.0.0.1:1001"), b = AddWorker("127.0.0.1:1002");
+  std::string job = SubmitOk(Spec(v1::PIPELINED));
+  v1::Assignment s0 = Poll(a).assignment();
+  ASSERT_TRUE(Poll(b).has_assignment());
+  ASSERT_TRUE(sched_->Cancel(job).ok());
+  EXPECT_EQ(GetJob(job).state(), v1::CANCELLED);
+  v1::HeartbeatResponse hb = Heartbeat(a);
+  ASSERT_EQ(hb.abort_assignments_size(), 1);
+  EXPECT_EQ(hb.abort_assignments(0), s0.assignment_id());
+  EXPECT_EQ(Heartbeat(a).abort_assignments_size(), 0) << "delivered once";
+  EXPECT_TRUE(Route(s0, a, /*early=*/true, /*wait_ms=*/0).aborted());
+  EXPECT_EQ(sched_->Cancel(job).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

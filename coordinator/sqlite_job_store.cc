@@ -1,4 +1,4 @@
-#include "coordinator/job_store.h"
+#include "coordinator/sqlite_job_store.h"
 
 #include <sqlite3.h>
 
@@ -23,9 +23,9 @@ absl::Status SqlError(sqlite3* db, const char* what) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& state_dir) {
+absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& state_dir) {
   RETURN_IF_ERROR(MakeDirs(state_dir));
-  std::unique_ptr<JobStore> s(new JobStore());
+  std::unique_ptr<SqliteJobStore> s(new SqliteJobStore());
   std::string path = JoinPath(state_dir, "jobs.db");
   absl::MutexLock l(&s->mu_);
   if (sqlite3_open(path.c_str(), &s->db_) != SQLITE_OK) {
@@ -49,12 +49,12 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& stat
   return s;
 }
 
-JobStore::~JobStore() {
+SqliteJobStore::~SqliteJobStore() {
   absl::MutexLock l(&mu_);
   if (db_ != nullptr) sqlite3_close(db_);
 }
 
-absl::Status JobStore::PutJob(const v1::Job& job) {
+absl::Status SqliteJobStore::PutJob(const v1::Job& job) {
   absl::MutexLock l(&mu_);
   std::string blob = job.SerializeAsString();
   Stmt st;
@@ -68,7 +68,7 @@ absl::Status JobStore::PutJob(const v1::Job& job) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Job> JobStore::GetJob(const std::string& id) {
+absl::StatusOr<v1::Job> SqliteJobStore::GetJob(const std::string& id) {
   absl::MutexLock l(&mu_);
   Stmt st;
   if (sqlite3_prepare_v2(db_, "SELECT job FROM jobs WHERE id = ?1", -1, &st.s, nullptr) != SQLITE_OK) {
@@ -81,7 +81,7 @@ absl::StatusOr<v1::Job> JobStore::GetJob(const std::string& id) {
   return job;
 }
 
-absl::StatusOr<std::vector<v1::Job>> JobStore::ListJobs() {
+absl::StatusOr<std::vector<v1::Job>> SqliteJobStore::ListJobs() {
   absl::MutexLock l(&mu_);
   Stmt st;
   if (sqlite3_prepare_v2(db_, "SELECT job FROM jobs ORDER BY seq", -1, &st.s, nullptr) != SQLITE_OK) {
@@ -96,7 +96,7 @@ absl::StatusOr<std::vector<v1::Job>> JobStore::ListJobs() {
   return out;
 }
 
-absl::Status JobStore::PutBlock(const std::string& job_id, const v1::BlockReport& block) {
+absl::Status SqliteJobStore::PutBlock(const std::string& job_id, const v1::BlockReport& block) {
   absl::MutexLock l(&mu_);
   std::string blob = block.SerializeAsString();
   Stmt st;
@@ -109,7 +109,7 @@ absl::Status JobStore::PutBlock(const std::string& job_id, const v1::BlockReport
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::map<int, v1::BlockReport>> JobStore::GetBlocks(const std::string& job_id) {
+absl::StatusOr<std::map<int, v1::BlockReport>> SqliteJobStore::GetBlocks(const std::string& job_id) {
   absl::MutexLock l(&mu_);
   Stmt st;
   if (sqlite3_prepare_v2(db_, "SELECT report FROM blocks WHERE job_id = ?1", -1, &st.s, nullptr) !=

@@ -1,0 +1,171 @@
+#include "coordinator/router.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace eqat {
+
+v1::Assignment Router::Assign(JobRec* j, int stage, const std::string& worker_id,
+                              v1::AssignmentKind kind) {
+  v1::Assignment a;
+  a.set_assignment_id(absl::StrFormat("%s-%s-%d-%d", j->job.id(),
+                                      kind == v1::FINALIZE ? "final" : "stage", stage,
+                                      m_->NextId()));
+  a.set_job_id(j->job.id());
+  a.set_kind(kind);
+  *a.mutable_spec() = j->job.spec();
+  a.set_job_dir(j->job_dir);
+  a.set_num_stages(static_cast<int>(j->stages.size()));
+  a.set_pipelined(j->job.spec().schedule() == v1::PIPELINED);
+  if (kind == v1::BLOCK_AP) {
+    Stage& s = j->stages[stage];
+    a.set_stage_index(stage);
+    a.set_first_block(s.first);
+    a.set_last_block(s.last);
+    a.set_receive_inputs(s.receive_inputs && s.resume_from == s.first);
+    a.set_resume_from_block(s.resume_from);
+    s.state = StageState::kAssigned;
+    s.worker_id = worker_id;
+    s.assignment_id = a.assignment_id();
+    jobs_->Message(j, absl::StrFormat("stage %d (blocks %d-%d) assigned to %s%s", stage, s.first,
+                                      s.last - 1, worker_id,
+                                      a.receive_inputs() ? " (inputs streamed)" : ""));
+  } else {
+    j->finalize_worker = worker_id;
+    j->finalize_assignment = a.assignment_id();
+    j->job.set_stage("finalize");
+    jobs_->Message(j, absl::StrCat("finalize (assemble, E2E-QP, write, eval) assigned to ",
+                                   worker_id));
+  }
+  assignments_[a.assignment_id()] = {j->job.id(), worker_id, kind, stage};
+  workers_->Hold(worker_id, a.assignment_id());
+  jobs_->Sync(j);
+  return a;
+}
+
+bool Router::FindWork(const std::string& worker_id, v1::Assignment* out) {
+  for (const std::string& id : jobs_->order()) {
+    JobRec* j = jobs_->Find(id);
+    if (IsFinal(j->job)) continue;
+    if (j->job.state() == v1::QUEUED) jobs_->Plan(j, workers_->AliveCount());
+    bool pipelined = j->job.spec().schedule() == v1::PIPELINED;
+    bool all_done = true;
+    for (size_t k = 0; k < j->stages.size(); ++k) {
+      Stage& s = j->stages[k];
+      if (s.state != StageState::kDone) all_done = false;
+      if (s.state != StageState::kPending) continue;
+      bool prev_done = true;
+      for (size_t p = 0; p < k; ++p) prev_done &= j->stages[p].state == StageState::kDone;
+      bool prev_streaming = k > 0 && j->stages[k - 1].state == StageState::kAwaitingRoute;
+      bool runnable = k == 0 || prev_done || (s.receive_inputs && (prev_streaming || pipelined));
+      if (!runnable) continue;
+      if (prev_done && k > 0) s.receive_inputs = false;  // rebuild inputs from disk
+      *out = Assign(j, static_cast<int>(k), worker_id, v1::BLOCK_AP);
+      return true;
+    }
+    if (all_done && !j->stages.empty() && j->finalize_assignment.empty() && !j->finalize_done) {
+      *out = Assign(j, 0, worker_id, v1::FINALIZE);
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<v1::RouteResponse> Router::Route(const v1::RouteRequest& req) {
+  const AssignmentRec* a = Find(req.assignment_id());
+  if (a == nullptr) return absl::NotFoundError("assignment unknown");
+  JobRec* j = jobs_->Find(a->job_id);
+  if (IsFinal(j->job)) {
+    v1::RouteResponse resp;
+    resp.set_aborted(true);
+    return resp;
+  }
+  int k = a->stage;
+  if (k + 1 >= static_cast<int>(j->stages.size())) {
+    return absl::FailedPreconditionError("the last stage has no successor");
+  }
+  return req.early() ? EarlyRoute(j, k, req) : HandOver(j, k, req);
+}
+
+absl::StatusOr<v1::RouteResponse> Router::EarlyRoute(JobRec* j, int k, const v1::RouteRequest& req) {
+  v1::RouteResponse resp;
+  absl::Time deadline = m_->Now() + absl::Milliseconds(std::clamp(req.wait_ms(), 0, 10000));
+  for (;;) {
+    if (IsFinal(j->job)) {
+      resp.set_aborted(true);
+      return resp;
+    }
+    const Stage& next = j->stages[k + 1];
+    if (next.state == StageState::kAssigned && next.worker_id != req.worker_id() &&
+        next.receive_inputs && next.resume_from == next.first) {
+      resp.set_ready(true);
+      resp.set_data_address(workers_->DataAddress(next.worker_id));
+      resp.set_data_nccl(workers_->AcceptsNccl(next.worker_id));
+      jobs_->Message(j, absl::StrFormat("pipelined: stage %d streams to stage %d while training", k,
+                                        k + 1));
+      return resp;
+    }
+    if (!m_->Wait(deadline)) return resp;  // not ready: the stage streams at its end
+  }
+}
+
+absl::StatusOr<v1::RouteResponse> Router::HandOver(JobRec* j, int k, const v1::RouteRequest& req) {
+  v1::RouteResponse resp;
+  j->stages[k].state = StageState::kAwaitingRoute;
+  j->stages[k + 1].receive_inputs = true;
+  jobs_->Sync(j);
+  m_->NotifyAll();  // stage k+1 is runnable now
+  absl::Time deadline =
+      m_->Now() + std::min(route_wait_, absl::Milliseconds(std::max(0, req.wait_ms())));
+  for (;;) {
+    // Cancelled, failed, or this worker was lost while it waited.
+    if (IsFinal(j->job) || Find(req.assignment_id()) == nullptr) {
+      resp.set_aborted(true);
+      return resp;
+    }
+    const Stage& next = j->stages[k + 1];
+    if (next.state == StageState::kAssigned && next.worker_id != req.worker_id()) {
+      resp.set_ready(true);
+      resp.set_data_address(workers_->DataAddress(next.worker_id));
+      resp.set_data_nccl(workers_->AcceptsNccl(next.worker_id));
+      return resp;
+    }
+    bool expired = m_->Now() >= deadline;
+    if (expired && next.state == StageState::kPending) {
+      // Nobody else took it: continue in this worker.
+      workers_->Release(req.worker_id(), req.assignment_id());
+      *resp.mutable_next() = Assign(j, k + 1, req.worker_id(), v1::BLOCK_AP);
+      j->stages[k].state = StageState::kDone;
+      assignments_.erase(req.assignment_id());
+      resp.set_ready(true);
+      resp.set_self(true);
+      jobs_->Sync(j);
+      return resp;
+    }
+    if (expired) return resp;  // not ready: ask again
+    m_->Wait(deadline);
+  }
+}
+
+const Router::AssignmentRec* Router::Find(const std::string& assignment_id) const {
+  auto it = assignments_.find(assignment_id);
+  return it == assignments_.end() ? nullptr : &it->second;
+}
+
+std::optional<Router::AssignmentRec> Router::Take(const std::string& assignment_id) {
+  auto it = assignments_.find(assignment_id);
+  if (it == assignments_.end()) return std::nullopt;
+  AssignmentRec rec = it->second;
+  assignments_.erase(it);
+  return rec;
+}
+
+void Router::AbortJob(const std::string& job_id) {
+  for (const auto& [aid, a] : assignments_) {
+    if (a.job_id == job_id && !a.worker_id.empty()) workers_->QueueAbort(a.worker_id, aid);
+  }
+}
+
+}  // namespace eqat

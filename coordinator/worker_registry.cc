@@ -1,0 +1,81 @@
+#include "coordinator/worker_registry.h"
+
+#include "absl/strings/str_format.h"
+
+namespace eqat {
+
+std::string WorkerRegistry::Register(const v1::RegisterRequest& info) {
+  std::string id = absl::StrFormat("worker-%03d", m_->NextId());
+  Worker w;
+  w.info = info;
+  w.last_seen = m_->Now();
+  workers_[id] = w;
+  return id;
+}
+
+WorkerRegistry::Worker* WorkerRegistry::Touch(const std::string& id) {
+  auto it = workers_.find(id);
+  if (it == workers_.end() || !it->second.alive) return nullptr;
+  it->second.last_seen = m_->Now();
+  return &it->second;
+}
+
+const WorkerRegistry::Worker* WorkerRegistry::Find(const std::string& id) const {
+  auto it = workers_.find(id);
+  return it == workers_.end() ? nullptr : &it->second;
+}
+
+int WorkerRegistry::AliveCount() const {
+  int n = 0;
+  for (const auto& [id, w] : workers_) n += w.alive ? 1 : 0;
+  return n;
+}
+
+std::string WorkerRegistry::DataAddress(const std::string& id) const {
+  const Worker* w = Find(id);
+  return w == nullptr ? std::string() : w->info.data_address();
+}
+
+bool WorkerRegistry::AcceptsNccl(const std::string& id) const {
+  const Worker* w = Find(id);
+  return w != nullptr && w->info.capacity().accepts_nccl();
+}
+
+void WorkerRegistry::Hold(const std::string& id, const std::string& assignment_id) {
+  auto it = workers_.find(id);
+  if (it != workers_.end()) it->second.assignment_id = assignment_id;
+}
+
+void WorkerRegistry::Release(const std::string& id, const std::string& assignment_id) {
+  auto it = workers_.find(id);
+  if (it != workers_.end() && it->second.assignment_id == assignment_id) {
+    it->second.assignment_id.clear();
+  }
+}
+
+void WorkerRegistry::QueueAbort(const std::string& id, const std::string& assignment_id) {
+  aborts_[id].insert(assignment_id);
+}
+
+std::vector<std::string> WorkerRegistry::TakeAborts(const std::string& id) {
+  std::vector<std::string> out;
+  auto it = aborts_.find(id);
+  if (it == aborts_.end()) return out;
+  out.assign(it->second.begin(), it->second.end());
+  aborts_.erase(it);
+  return out;
+}
+
+std::vector<WorkerRegistry::Lost> WorkerRegistry::MarkSilentDown() {
+  std::vector<Lost> lost;
+  absl::Time now = m_->Now();
+  for (auto& [id, w] : workers_) {
+    if (!w.alive || now - w.last_seen < timeout_) continue;
+    w.alive = false;
+    lost.push_back({id, w.assignment_id, now - w.last_seen});
+    w.assignment_id.clear();
+  }
+  return lost;
+}
+
+}  // namespace eqat
