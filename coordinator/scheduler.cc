@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/metrics_exposer.h"
 #include "coordinator/planner.h"
 #include "coordinator/spec_validation.h"
 
@@ -19,45 +20,45 @@ const char* StageName(int s) {
 
 }  // namespace
 
-Scheduler::Scheduler(SchedulerOptions options, JobStore* store, metrics::Registry* r)
+Scheduler::Scheduler(SchedulerOptions options, JobStore* store, prometheus::Registry* r)
     : options_(std::move(options)), store_(store) {
-  jobs_gauge_ = &metrics::BuildGauge().Name("eqat_jobs").Help("Jobs by state.").Register(*r);
-  blocks_completed_ = &metrics::BuildCounter()
-                           .Name("eqat_blocks_completed_total")
+  jobs_gauge_ = &prometheus::BuildGauge().Name("eqat_coordinator_jobs").Help("Jobs by state.").Register(*r);
+  blocks_completed_ = &prometheus::BuildCounter()
+                           .Name("eqat_coordinator_blocks_completed_total")
                            .Help("Transformer blocks quantized and packed.")
                            .Register(*r)
                            .Add({});
-  block_loss_ = &metrics::BuildGauge()
-                     .Name("eqat_block_loss")
+  block_loss_ = &prometheus::BuildGauge()
+                     .Name("eqat_coordinator_block_loss")
                      .Help("Block-AP loss of the last finished block (MSE).")
                      .Register(*r);
-  step_seconds_ = &metrics::BuildHistogram()
-                       .Name("eqat_train_step_seconds")
+  step_seconds_ = &prometheus::BuildHistogram()
+                       .Name("eqat_coordinator_train_step_seconds")
                        .Help("Duration of one training step on the workers.")
                        .Register(*r)
-                       .Add({}, metrics::ExponentialBuckets(0.001, 2, 16));
-  tokens_per_second_ = &metrics::BuildGauge()
-                            .Name("eqat_tokens_per_second")
+                       .Add({}, ExponentialBuckets(0.001, 2, 16));
+  tokens_per_second_ = &prometheus::BuildGauge()
+                            .Name("eqat_coordinator_tokens_per_second")
                             .Help("Training throughput last reported by a worker.")
                             .Register(*r)
                             .Add({});
-  transport_bytes_ = &metrics::BuildCounter()
-                          .Name("eqat_transport_bytes_total")
+  transport_bytes_ = &prometheus::BuildCounter()
+                          .Name("eqat_coordinator_transport_bytes_total")
                           .Help("Activation bytes streamed between workers.")
                           .Register(*r);
-  transport_wait_ = &metrics::BuildCounter()
-                         .Name("eqat_transport_wait_seconds_total")
+  transport_wait_ = &prometheus::BuildCounter()
+                         .Name("eqat_coordinator_transport_wait_seconds_total")
                          .Help("Time workers spent waiting on activation streams.")
                          .Register(*r)
                          .Add({});
-  queue_depth_ = &metrics::BuildGauge()
-                      .Name("eqat_queue_depth")
+  queue_depth_ = &prometheus::BuildGauge()
+                      .Name("eqat_coordinator_queue_depth")
                       .Help("Jobs waiting for their first stage to start.")
                       .Register(*r)
                       .Add({});
-  worker_up_ = &metrics::BuildGauge().Name("eqat_worker_up").Help("1 if the worker is alive.").Register(*r);
-  heartbeat_age_ = &metrics::BuildGauge()
-                        .Name("eqat_worker_heartbeat_age_seconds")
+  worker_up_ = &prometheus::BuildGauge().Name("eqat_coordinator_worker_up").Help("1 if the worker is alive.").Register(*r);
+  heartbeat_age_ = &prometheus::BuildGauge()
+                        .Name("eqat_coordinator_worker_heartbeat_age_seconds")
                         .Help("Seconds since the worker's last heartbeat.")
                         .Register(*r);
   absl::MutexLock l(&mu_);

@@ -29,10 +29,15 @@
 #include <string>
 #include <vector>
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/metrics.h"
 #include "coordinator/job_store.h"
 #include "eqat/v1/cluster.pb.h"
 #include "eqat/v1/quantization_service.pb.h"
@@ -48,7 +53,7 @@ struct SchedulerOptions {
 
 class Scheduler {
  public:
-  Scheduler(SchedulerOptions options, JobStore* store, metrics::Registry* registry);
+  Scheduler(SchedulerOptions options, JobStore* store, prometheus::Registry* registry);
 
   // Reloads unfinished jobs from the store (after a restart).
   absl::Status Recover();
@@ -136,16 +141,16 @@ class Scheduler {
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Metrics (owned by the registry).
-  metrics::Family<metrics::Gauge>* jobs_gauge_;
-  metrics::Counter* blocks_completed_;
-  metrics::Family<metrics::Gauge>* block_loss_;
-  metrics::Histogram* step_seconds_;
-  metrics::Gauge* tokens_per_second_;
-  metrics::Family<metrics::Counter>* transport_bytes_;
-  metrics::Counter* transport_wait_;
-  metrics::Gauge* queue_depth_;
-  metrics::Family<metrics::Gauge>* worker_up_;
-  metrics::Family<metrics::Gauge>* heartbeat_age_;
+  prometheus::Family<prometheus::Gauge>* jobs_gauge_;
+  prometheus::Counter* blocks_completed_;
+  prometheus::Family<prometheus::Gauge>* block_loss_;
+  prometheus::Histogram* step_seconds_;
+  prometheus::Gauge* tokens_per_second_;
+  prometheus::Family<prometheus::Counter>* transport_bytes_;
+  prometheus::Counter* transport_wait_;
+  prometheus::Gauge* queue_depth_;
+  prometheus::Family<prometheus::Gauge>* worker_up_;
+  prometheus::Family<prometheus::Gauge>* heartbeat_age_;
 };
 
 }  // namespace eqat

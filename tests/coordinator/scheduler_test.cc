@@ -76,7 +76,7 @@ class SchedulerTest : public ::testing::Test {
   }
 
   testing::TempDir tmp_;
-  metrics::Registry registry_;
+  prometheus::Registry registry_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<Scheduler> sched_;
   int jobs_ = 0;
