@@ -8,11 +8,13 @@
 #include <csignal>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "common/flag_parser.h"
-#include "common/metrics.h"
-#include "common/metrics_http.h"
+#include "common/metrics_exposer.h"
+#include "common/process_metrics.h"
+#include "coordinator/job_store.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
 #include "coordinator/sqlite_job_store.h"
@@ -61,21 +63,22 @@ int main(int argc, char** argv) {
     std::cerr << "eqat-coordinator: " << store.status().message() << "\n";
     return 2;
   }
-  eqat::metrics::Registry registry;
+  auto registry = std::make_shared<prometheus::Registry>();
   eqat::SchedulerOptions so;
   so.allowed_roots = absl::GetFlag(FLAGS_allowed_root);
   so.worker_timeout = absl::Seconds(absl::GetFlag(FLAGS_worker_timeout_s));
-  eqat::Scheduler scheduler(so, store->get(), &registry);
+  eqat::Scheduler scheduler(so, store->get(), registry.get());
   if (auto st = scheduler.Recover(); !st.ok()) {
     std::cerr << "eqat-coordinator: recovering jobs: " << st.message() << "\n";
     return 1;
   }
-  auto exposer = eqat::metrics::Exposer::Create(absl::GetFlag(FLAGS_metrics_listen), &registry);
+  auto process_metrics = std::make_shared<eqat::ProcessCollector>();
+  auto exposer =
+      eqat::StartMetricsExposer(absl::GetFlag(FLAGS_metrics_listen), {registry, process_metrics});
   if (!exposer.ok()) {
     std::cerr << "eqat-coordinator: --metrics-listen: " << exposer.status().message() << "\n";
     return 2;
   }
-  (*exposer)->SetPreScrapeHook([&] { eqat::metrics::UpdateProcessMetrics(registry); });
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -93,8 +96,9 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
+  const std::vector<int> metrics_ports = (*exposer)->GetListeningPorts();
   std::cout << "eqat-coordinator listening on " << absl::GetFlag(FLAGS_listen) << " (port " << port
-            << "), metrics on port " << (*exposer)->port() << std::endl;
+            << "), metrics on port " << (metrics_ports.empty() ? 0 : metrics_ports[0]) << std::endl;
   while (!g_stop) {
     scheduler.Tick();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));

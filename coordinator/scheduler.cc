@@ -15,7 +15,7 @@ absl::Status AssignmentUnknown() { return absl::NotFoundError("assignment unknow
 
 }  // namespace
 
-Scheduler::Scheduler(SchedulerOptions options, JobStore* store, metrics::Registry* registry)
+Scheduler::Scheduler(SchedulerOptions options, JobStore* store, prometheus::Registry* registry)
     : options_(std::move(options)),
       metrics_(registry),
       m_(options_.clock != nullptr ? options_.clock : RealClock()),

@@ -33,7 +33,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/metrics.h"
 #include "coordinator/clock.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/job_store.h"
@@ -57,7 +56,7 @@ struct SchedulerOptions {
 class Scheduler {
  public:
   // `store` and `registry` must outlive the scheduler.
-  Scheduler(SchedulerOptions options, JobStore* store, metrics::Registry* registry);
+  Scheduler(SchedulerOptions options, JobStore* store, prometheus::Registry* registry);
 
   // Reloads jobs from the store (after a restart); call before serving.
   absl::Status Recover();

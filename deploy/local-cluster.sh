@@ -431,13 +431,13 @@ if (( START_PROMETHEUS )); then
   wait_http prometheus "$PROM_ADDR" /-/ready
 fi
 
-# Registration: the coordinator's eqat_worker_up gauge shows 1 per live worker.
+# Registration: the coordinator's eqat_coordinator_worker_up gauge shows 1 per live worker.
 # Not fatal: the workers answer /healthz already, and they re-register on their own.
 registered=0
 while (( SECONDS < DEADLINE )); do
   check_alive || exit 1
   registered=$(http_get "${COORD_METRICS%:*}" "${COORD_METRICS##*:}" /metrics 2>/dev/null \
-    | grep -cE '^eqat_worker_up(\{[^}]*\})? +1(\.0+)?([eE][+]?0+)?( |$)' || true)
+    | grep -cE '^eqat_coordinator_worker_up(\{[^}]*\})? +1(\.0+)?([eE][+]?0+)?( |$)' || true)
   (( registered >= NWORKERS )) && break
   sleep 0.3
 done

@@ -127,11 +127,15 @@ def check_prom_config(label, cfg_text, directory):
     else:
         bad(f"promtool check config {label}: " + "; ".join(errs) + ("" if good else "\n" + out))
 
+# Work done is counted on the workers; eqat_coordinator_* only for what the
+# coordinator alone knows. Its copies of the worker totals (e.g.
+# eqat_coordinator_blocks_completed_total) are left out: a panel must not add
+# them to the workers' series.
 KNOWN_METRICS = {
-    "eqat_jobs", "eqat_blocks_completed_total", "eqat_block_loss", "eqat_train_step_seconds_bucket",
+    "eqat_coordinator_jobs", "eqat_blocks_completed_total", "eqat_block_loss", "eqat_train_step_seconds_bucket",
     "eqat_train_step_seconds_sum", "eqat_train_step_seconds_count", "eqat_tokens_per_second",
-    "eqat_transport_bytes_total", "eqat_transport_wait_seconds_total", "eqat_queue_depth",
-    "eqat_worker_up", "eqat_worker_heartbeat_age_seconds", "process_resident_memory_bytes", "up",
+    "eqat_transport_bytes_total", "eqat_transport_wait_seconds_total", "eqat_coordinator_queue_depth",
+    "eqat_coordinator_worker_up", "eqat_coordinator_worker_heartbeat_age_seconds", "process_resident_memory_bytes", "up",
 }
 
 # ---- 4. Kubernetes manifests ----
@@ -333,9 +337,9 @@ if dash:
         for ident in re.findall(r"\b(?:eqat_[a-z_]+|process_[a-z_]+|up)\b", body):
             if ident not in KNOWN_METRICS:
                 errs.append(f"panel {title!r}: unknown metric {ident}")
-    wanted = ["eqat_jobs", "eqat_blocks_completed_total", 'kind="train"', 'kind="val"', "histogram_quantile",
+    wanted = ["eqat_coordinator_jobs", "eqat_blocks_completed_total", 'kind="train"', 'kind="val"', "histogram_quantile",
               "eqat_tokens_per_second", "eqat_transport_bytes_total", "eqat_transport_wait_seconds_total",
-              "eqat_queue_depth", "eqat_worker_up", "eqat_worker_heartbeat_age_seconds", "process_resident_memory_bytes"]
+              "eqat_coordinator_queue_depth", "eqat_coordinator_worker_up", "eqat_coordinator_worker_heartbeat_age_seconds", "process_resident_memory_bytes"]
     alltext = "\n".join(e for _, e in exprs)
     for w in wanted:
         if w not in alltext:

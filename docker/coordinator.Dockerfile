@@ -30,7 +30,7 @@ RUN apt-get update \
       libtorch-dev libopenblas0-pthread \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libabsl-dev \
-      libcivetweb-dev \
+      prometheus-cpp-dev \
       libsqlite3-dev \
       libsentencepiece-dev \
  && rm -rf /var/lib/apt/lists/*

@@ -12,7 +12,7 @@
 #  - Base: nvidia/cuda:${CUDA_VERSION}-devel-ubuntu24.04 to build (nvcc for the
 #    eqat kernels and for Torch's CMake config), -runtime- of the same version
 #    to run. Ubuntu 24.04 ships the same library set as Debian 12's
-#    install-deps.sh list (gRPC, protobuf, Abseil, civetweb, SQLite,
+#    install-deps.sh list (gRPC, protobuf, Abseil, prometheus-cpp, SQLite,
 #    sentencepiece), in newer versions.
 #  - Debian/Ubuntu's libtorch-dev is CPU-only, so LibTorch comes from the
 #    PyTorch wheel (torch/share/cmake, found through torch.utils.cmake_prefix_path).
@@ -50,7 +50,7 @@ RUN apt-get update \
       build-essential ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libabsl-dev \
-      libcivetweb-dev \
+      prometheus-cpp-dev \
       libsqlite3-dev \
       libsentencepiece-dev \
       python3 python3-venv ca-certificates \

@@ -14,7 +14,7 @@
 #   --no-service       -DEQAT_BUILD_SERVICE=OFF (no gRPC/protobuf needed)
 #   --python PY        the Python whose torch to use (default: python3)
 #   --debs DIR         use the Debian 12 libraries carried as .deb files in
-#                      DIR (gRPC, Abseil, protobuf, civetweb, sentencepiece,
+#                      DIR (gRPC, Abseil, protobuf, prometheus-cpp, sentencepiece,
 #                      GTest, SQLite): they are unpacked with `dpkg -x` into
 #                      DIR/root and put on CMAKE_PREFIX_PATH, PKG_CONFIG_PATH,
 #                      PATH and LD_LIBRARY_PATH. For machines without them.
@@ -49,7 +49,8 @@ DEB_PKGS=(
   libprotobuf-dev libprotobuf32 libprotobuf-lite32 libprotoc32 protobuf-compiler
   libabsl-dev libabsl20220623 libre2-dev libre2-9 libc-ares-dev libc-ares2
   libssl-dev zlib1g-dev
-  libcivetweb-dev libcivetweb1
+  prometheus-cpp-dev libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libprometheus-cpp-push1.0
+  libcivetweb-dev libcivetweb1 civetweb libcurl4-openssl-dev libcurl4
   libsentencepiece-dev libsentencepiece0
   libgtest-dev libgmock-dev googletest
   libsqlite3-dev libsqlite3-0

@@ -9,7 +9,7 @@ PKGS=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev
   libgtest-dev libgmock-dev googletest
-  libcivetweb-dev
+  prometheus-cpp-dev
   libsqlite3-dev
   libsentencepiece-dev
   prometheus

@@ -126,7 +126,7 @@ TEST_F(RecoveryTest, SqliteStoreSurvivesAClosedDatabase) {
   {
     auto store = SqliteJobStore::Open(state);
     ASSERT_TRUE(store.ok()) << store.status();
-    metrics::Registry reg;
+    prometheus::Registry reg;
     Scheduler s(o, store->get(), &reg);
     v1::RegisterRequest r;
     r.set_data_address("127.0.0.1:1001");
@@ -144,7 +144,7 @@ TEST_F(RecoveryTest, SqliteStoreSurvivesAClosedDatabase) {
   }
   auto store = SqliteJobStore::Open(state);
   ASSERT_TRUE(store.ok()) << store.status();
-  metrics::Registry reg;
+  prometheus::Registry reg;
   Scheduler s(o, store->get(), &reg);
   ASSERT_TRUE(s.Recover().ok());
   EXPECT_EQ(s.Get(job)->blocks_done(), 1);

@@ -29,7 +29,7 @@ class SchedulerFixture : public ::testing::Test {
 
   void Restart() {
     sched_.reset();
-    registry_ = std::make_unique<metrics::Registry>();
+    registry_ = std::make_unique<prometheus::Registry>();
     SchedulerOptions o;
     o.allowed_roots = {SourceDir(), tmp_.path()};
     o.route_wait = kRouteWait;
@@ -116,7 +116,7 @@ class SchedulerFixture : public ::testing::Test {
   FakeClock clock_;
   InMemoryJobStore base_;
   FaultInjectingJobStore faulty_;
-  std::unique_ptr<metrics::Registry> registry_;
+  std::unique_ptr<prometheus::Registry> registry_;
   std::unique_ptr<Scheduler> sched_;
   int jobs_ = 0;
 };

@@ -71,7 +71,7 @@ TEST_F(WaitsTest, PollWaitEndsEmptyWhenFakeTimePassesTheDeadline) {
 TEST(RealClockWaitsTest, WaitsLastTheirDurationOnTheRealClock) {
   testing::TempDir tmp;
   InMemoryJobStore store;
-  metrics::Registry reg;
+  prometheus::Registry reg;
   SchedulerOptions o;
   o.allowed_roots = {testing::SourceDir(), tmp.path()};
   Scheduler s(o, &store, &reg);  // RealClock()

@@ -3,10 +3,14 @@
 # 127.0.0.1: deploy/local-cluster.sh 2 starts a coordinator, two workers and
 # Prometheus. Checks, each printed as PASS/FAIL:
 #   1. promtool accepts the coordinator's and a worker's /metrics, and the
-#      Prometheus server scrapes every target
+#      Prometheus server scrapes every target; the coordinator exports only
+#      eqat_coordinator_* names (besides process_* and prometheus-cpp's
+#      exposer_*), the workers none of those
 #   2. a local `eqat quantize` and a one-worker cluster run write
 #      bit-identical folders; the sequential schedule over 2 workers gives
-#      the local perplexity within 0.5%
+#      the local perplexity within 0.5%, and the workers'
+#      eqat_blocks_completed_total add up to the coordinator's
+#      eqat_coordinator_blocks_completed_total
 #   3. the pipelined schedule completes (its perplexity is printed) and its
 #      stages overlap (stage 0 streams to stage 1 while it trains)
 #   4. cancelling a running job leaves the cluster ready: the next job succeeds
@@ -49,7 +53,7 @@ C=$COORDINATOR
 
 # Wait until both workers are registered.
 for _ in $(seq 1 60); do
-  up=$(http_get "$COORDINATOR_METRICS" /metrics | grep -c '^eqat_worker_up{.*} 1')
+  up=$(http_get "$COORDINATOR_METRICS" /metrics | grep -c '^eqat_coordinator_worker_up{.*} 1')
   [ "$up" -ge 2 ] && break
   sleep 0.5
 done
@@ -64,6 +68,14 @@ if [ -n "$WM" ] && http_get "$WM" /metrics > "$WORK/worker.prom" &&
    promtool check metrics < "$WORK/worker.prom" > "$WORK/promtool.out" 2>&1 && [ ! -s "$WORK/promtool.out" ]; then
   ok "worker /metrics ($WM) passes promtool check metrics"
 else bad "worker /metrics ($WM): $(cat "$WORK/promtool.out" 2>/dev/null)"; fi
+families() { grep -o '^# TYPE [a-zA-Z0-9_:]*' "$1" | cut -d' ' -f3 | sort -u; }
+coord_other=$(families "$WORK/coord.prom" | grep -v -E '^(eqat_coordinator_|process_|exposer_)' | tr '\n' ' ')
+worker_coord=$(families "$WORK/worker.prom" | grep -E '^eqat_coordinator_' | tr '\n' ' ')
+if [ -s "$WORK/coord.prom" ] && [ -s "$WORK/worker.prom" ] && [ -z "$coord_other" ] && [ -z "$worker_coord" ] &&
+   grep -q '^# TYPE eqat_coordinator_blocks_completed_total counter' "$WORK/coord.prom" &&
+   grep -q '^# TYPE eqat_blocks_completed_total counter' "$WORK/worker.prom"; then
+  ok "metric names: coordinator only eqat_coordinator_*/process_*/exposer_*, workers no eqat_coordinator_*"
+else bad "metric names: coordinator exports '$coord_other', worker exports '$worker_coord'"; fi
 
 # 2. one pipeline: a local `eqat quantize` and a one-worker cluster run of the
 #    same spec (same seed, one thread each) write the same folder, byte for
@@ -87,6 +99,15 @@ if [ -n "$seq_ppl" ] && [ -n "$local_ppl" ] &&
   same=$(cmp -s "$WORK/local/model.safetensors" "$WORK/seq/model.safetensors" && echo "bit-identical" || echo "not bit-identical")
   ok "sequential over 2 workers: ppl $seq_ppl vs local $local_ppl (within 0.5%; model.safetensors $same)"
 else bad "sequential ppl '$seq_ppl' vs local '$local_ppl' ($seq_json)"; fi
+# Sample value of an unlabelled series NAME from HOST:PORT's /metrics.
+metric_value() { http_get "$1" /metrics | awk -v n="$2" '$1 == n { print $2 + 0; exit }'; }
+coord_blocks=$(metric_value "$COORDINATOR_METRICS" eqat_coordinator_blocks_completed_total)
+w0_blocks=$(metric_value "127.0.0.1:$((PORT + 11))" eqat_blocks_completed_total)
+w1_blocks=$(metric_value "127.0.0.1:$((PORT + 13))" eqat_blocks_completed_total)
+if [ -n "$coord_blocks" ] && [ -n "$w0_blocks" ] && [ -n "$w1_blocks" ] &&
+   awk -v c="$coord_blocks" -v a="$w0_blocks" -v b="$w1_blocks" 'BEGIN { exit !(c > 0 && a + b == c) }'; then
+  ok "blocks completed: workers $w0_blocks + $w1_blocks = coordinator $coord_blocks"
+else bad "blocks completed: workers '$w0_blocks' + '$w1_blocks' vs coordinator '$coord_blocks'"; fi
 
 # 3. pipelined completes
 pipe_json=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --out "$WORK/pipe" --schedule pipelined --wait --json --progress=false | tail -n 1)

@@ -1,6 +1,11 @@
 #include "worker/daemon/worker_daemon.h"
 
 #include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,8 +18,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/byte_size.h"
-#include "common/metrics.h"
-#include "common/metrics_http.h"
+#include "common/metrics_exposer.h"
+#include "common/process_metrics.h"
 #include "common/rpc/grpc_status.h"
 #include "common/status_macros.h"
 #include "eqat/v1/cluster.grpc.pb.h"
@@ -38,15 +43,16 @@ struct WorkerDaemon::Impl {
   std::atomic<bool> stop{false};
   std::unique_ptr<v1::Cluster::Stub> stub;
   std::unique_ptr<WorkerTransport> transport;  // transport/transport_factory.h
-  metrics::Registry registry;
-  std::unique_ptr<metrics::Exposer> exposer;
-  metrics::Counter* steps = nullptr;
-  metrics::Histogram* step_seconds = nullptr;
-  metrics::Family<metrics::Counter>* transport_bytes = nullptr;
-  metrics::Counter* transport_wait = nullptr;
-  metrics::Family<metrics::Gauge>* block_loss = nullptr;
-  metrics::Gauge* tokens_per_second = nullptr;
-  metrics::Counter* blocks_done = nullptr;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<ProcessCollector> process_metrics = std::make_shared<ProcessCollector>();
+  std::unique_ptr<prometheus::Exposer> exposer;  // after what it serves: destroyed first
+  prometheus::Counter* steps = nullptr;
+  prometheus::Histogram* step_seconds = nullptr;
+  prometheus::Family<prometheus::Counter>* transport_bytes = nullptr;
+  prometheus::Counter* transport_wait = nullptr;
+  prometheus::Family<prometheus::Gauge>* block_loss = nullptr;
+  prometheus::Gauge* tokens_per_second = nullptr;
+  prometheus::Counter* blocks_done = nullptr;
 
   absl::Mutex mu;
   std::string worker_id ABSL_GUARDED_BY(mu);
@@ -496,39 +502,38 @@ absl::Status WorkerDaemon::Run() {
     std::string host = d.o.listen.substr(0, d.o.listen.rfind(':'));
     d.o.advertise = absl::StrCat(host, ":", d.transport->port());
   }
-  d.steps = &metrics::BuildCounter().Name("eqat_worker_steps_total").Help("Training steps run.").Register(d.registry).Add({});
-  d.step_seconds = &metrics::BuildHistogram()
+  d.steps = &prometheus::BuildCounter().Name("eqat_worker_steps_total").Help("Training steps run.").Register(*d.registry).Add({});
+  d.step_seconds = &prometheus::BuildHistogram()
                         .Name("eqat_train_step_seconds")
                         .Help("Duration of one Block-AP training step.")
-                        .Register(d.registry)
-                        .Add({}, metrics::ExponentialBuckets(0.001, 2, 16));
-  d.transport_bytes = &metrics::BuildCounter()
+                        .Register(*d.registry)
+                        .Add({}, ExponentialBuckets(0.001, 2, 16));
+  d.transport_bytes = &prometheus::BuildCounter()
                            .Name("eqat_transport_bytes_total")
                            .Help("Activation bytes streamed by this worker.")
-                           .Register(d.registry);
-  d.transport_wait = &metrics::BuildCounter()
+                           .Register(*d.registry);
+  d.transport_wait = &prometheus::BuildCounter()
                           .Name("eqat_transport_wait_seconds_total")
                           .Help("Time spent receiving or sending activation streams.")
-                          .Register(d.registry)
+                          .Register(*d.registry)
                           .Add({});
-  d.block_loss = &metrics::BuildGauge().Name("eqat_block_loss").Help("Last block's Block-AP loss.").Register(d.registry);
-  d.tokens_per_second = &metrics::BuildGauge()
+  d.block_loss = &prometheus::BuildGauge().Name("eqat_block_loss").Help("Last block's Block-AP loss.").Register(*d.registry);
+  d.tokens_per_second = &prometheus::BuildGauge()
                              .Name("eqat_tokens_per_second")
                              .Help("Block-AP training tokens per second.")
-                             .Register(d.registry)
+                             .Register(*d.registry)
                              .Add({});
-  d.blocks_done = &metrics::BuildCounter()
+  d.blocks_done = &prometheus::BuildCounter()
                        .Name("eqat_blocks_completed_total")
                        .Help("Blocks quantized by this worker.")
-                       .Register(d.registry)
+                       .Register(*d.registry)
                        .Add({});
   if (!d.o.metrics_listen.empty()) {
-    auto ex = metrics::Exposer::Create(d.o.metrics_listen, &d.registry);
+    auto ex = StartMetricsExposer(d.o.metrics_listen, {d.registry, d.process_metrics});
     if (!ex.ok()) {
       return absl::Status(ex.status().code(), absl::StrCat("--metrics-listen: ", ex.status().message()));
     }
     d.exposer = std::move(*ex);
-    d.exposer->SetPreScrapeHook([&d] { metrics::UpdateProcessMetrics(d.registry); });
   }
   d.stub = v1::Cluster::NewStub(
       grpc::CreateChannel(d.o.coordinator, grpc::InsecureChannelCredentials()));
