@@ -17,9 +17,6 @@
 namespace eqat {
 namespace fs = std::filesystem;
 
-double DefaultWeightLearningRate(int bits) { return bits == 2 ? 2e-5 : 1e-5; }
-double DefaultE2eLearningRate(int bits) { return bits == 2 ? 2e-5 : 1e-5; }
-
 std::string FieldName(const std::string& field, FieldStyle style) {
   if (style == FieldStyle::kWire) return absl::StrCat("spec.", field);
   const JobFlag* f = FlagForField(field);

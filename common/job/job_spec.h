@@ -21,38 +21,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/job/job_defaults.h"
 #include "common/model_config.h"
 #include "eqat/v1/quantization_service.pb.h"
 
 namespace eqat {
-
-// Defaults of the fields whose default does not depend on the model or on
-// other fields. The CLI's flag table shows these same constants.
-namespace job_defaults {
-inline constexpr char kMethod[] = "efficientqat";
-inline constexpr int kBits = 4;
-inline constexpr int kGroupSize = 128;
-inline constexpr int64_t kSamples = 4096;  // EfficientQAT's Block-AP windows
-inline constexpr int64_t kMaxSeqlen = 2048;  // seqlen: min(this, max_position_embeddings)
-inline constexpr uint64_t kSeed = 0;
-inline constexpr int64_t kEpochs = 2;
-inline constexpr int64_t kApBatch = 2;
-inline constexpr double kQuantLr = 1e-4;
-inline constexpr int64_t kE2eEpochs = 1;
-inline constexpr int64_t kE2eBatch = 2;
-inline constexpr int64_t kE2eAccum = 1;
-inline constexpr int64_t kEvalMaxWindows = 0;  // every window
-inline constexpr double kAnnealFraction = 0.5;
-inline constexpr int kMaxStages = 0;  // one stage per available worker
-inline constexpr int64_t kBatch = 4;
-inline constexpr char kZeros[] = "v2";
-}  // namespace job_defaults
-
-// Model- or field-dependent defaults: Block-AP weight lr and E2E-QP lr are
-// 2e-5 at 2 bits, 1e-5 otherwise; e2e_samples / e2e_seqlen follow samples /
-// seqlen; e2e_data follows calib_path.
-double DefaultWeightLearningRate(int bits);
-double DefaultE2eLearningRate(int bits);
 
 // How errors name a field.
 enum class FieldStyle {

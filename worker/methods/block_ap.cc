@@ -11,7 +11,6 @@
 
 namespace eqat {
 
-double DefaultWeightLr(int bits) { return bits <= 2 ? 2e-5 : 1e-5; }
 
 namespace {
 
@@ -87,7 +86,7 @@ absl::StatusOr<BlockApResult> TrainBlockAp(Block* block, const ModelConfig& c,
   std::vector<int64_t> train_idx(n_train), val_idx(n_val);
   std::iota(train_idx.begin(), train_idx.end(), 0);
   std::iota(val_idx.begin(), val_idx.end(), n_train);
-  double weight_lr = o.weight_lr > 0 ? o.weight_lr : DefaultWeightLr(o.spec.bits);
+  double weight_lr = o.weight_lr > 0 ? o.weight_lr : DefaultWeightLearningRate(o.spec.bits);
   int64_t steps_per_epoch = (n_train + o.batch_size - 1) / o.batch_size;
   int64_t total = o.epochs * steps_per_epoch;
   const GatherFn stored = [&](const std::vector<int64_t>& idx) { return inputs.Gather(idx); };

@@ -20,6 +20,7 @@
 #include <functional>
 
 #include "absl/status/statusor.h"
+#include "common/job/job_defaults.h"
 #include "kernels/quantizer.h"
 #include "worker/methods/activation_store.h"
 #include "worker/model/llama_model.h"
@@ -28,10 +29,10 @@ namespace eqat {
 
 struct BlockApOptions {
   kernels::QuantSpec spec;
-  int64_t epochs = 2;
-  int64_t batch_size = 2;
-  double quant_lr = 1e-4;      // s and z
-  double weight_lr = 0;        // 0: 2e-5 for 2-bit, 1e-5 otherwise
+  int64_t epochs = job_defaults::kEpochs;
+  int64_t batch_size = job_defaults::kApBatch;
+  double quant_lr = job_defaults::kQuantLr;  // s and z
+  double weight_lr = 0;        // 0: DefaultWeightLearningRate(bits)
   double weight_decay = 0;
   double min_lr_ratio = 1.0 / 20;  // cosine floor, as a fraction of each lr
   double val_fraction = 0.1;
@@ -62,7 +63,6 @@ struct BlockApResult {
   int64_t steps = 0;
 };
 
-double DefaultWeightLr(int bits);
 
 // Trains `block` (every linear in Mode::kFloat) on inputs -> targets, each
 // holding the same number of samples [L, hidden]. On success every linear

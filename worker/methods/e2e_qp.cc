@@ -10,7 +10,6 @@
 
 namespace eqat {
 
-double DefaultE2eLr(int bits) { return bits <= 2 ? 2e-5 : 1e-5; }
 
 torch::Tensor MaskedLmLoss(const torch::Tensor& logits, const torch::Tensor& ids,
                            const torch::Tensor& mask) {
@@ -119,7 +118,7 @@ absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainE
       params.push_back(lin->packed.scales);
     }
   }
-  double lr = o.lr > 0 ? o.lr : DefaultE2eLr(model->config().quantization.bits);
+  double lr = o.lr > 0 ? o.lr : DefaultE2eLearningRate(model->config().quantization.bits);
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(lr).weight_decay(o.weight_decay));
   int64_t n = static_cast<int64_t>(data.size());
   int64_t micro_per_epoch = (n + o.batch_size - 1) / o.batch_size;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/job/job_defaults.h"
 #include "worker/model/llama_model.h"
 
 namespace eqat {
@@ -28,10 +29,10 @@ struct TrainExample {
 };
 
 struct E2eOptions {
-  int64_t epochs = 1;
-  int64_t batch_size = 2;       // examples per micro-batch
-  int64_t grad_accum = 1;       // micro-batches per optimizer step
-  double lr = 0;                // 0: 2e-5 for 2-bit, 1e-5 otherwise
+  int64_t epochs = job_defaults::kE2eEpochs;
+  int64_t batch_size = job_defaults::kE2eBatch;  // examples per micro-batch
+  int64_t grad_accum = job_defaults::kE2eAccum;  // micro-batches per optimizer step
+  double lr = 0;                // 0: DefaultE2eLearningRate(bits)
   double weight_decay = 0;
   double warmup_ratio = 0.03;
   double max_grad_norm = 0.3;
@@ -49,7 +50,6 @@ struct E2eResult {
   int64_t steps = 0;
 };
 
-double DefaultE2eLr(int bits);
 
 // Masked causal-LM loss: mean cross-entropy of logits[:, t] against ids[:, t+1]
 // over targets with mask[:, t+1] = 1. logits [B,T,V], ids/mask [B,T].

@@ -1,0 +1,43 @@
+// The defaults of a quantization job (v1::JobSpec), in one place: what
+// ValidateJobSpec (job_spec.h) fills in, what the CLI's flag table shows,
+// and what the methods fall back to when called without a value. Header
+// only, with no dependencies, so every layer can include it.
+// Thread-safety: constants and pure functions.
+#ifndef EQAT_COMMON_JOB_JOB_DEFAULTS_H_
+#define EQAT_COMMON_JOB_JOB_DEFAULTS_H_
+
+#include <cstdint>
+
+namespace eqat {
+
+// Defaults of the fields whose default does not depend on the model or on
+// other fields. The CLI's flag table shows these same constants.
+namespace job_defaults {
+inline constexpr char kMethod[] = "efficientqat";
+inline constexpr int kBits = 4;
+inline constexpr int kGroupSize = 128;
+inline constexpr int64_t kSamples = 4096;  // EfficientQAT's Block-AP windows
+inline constexpr int64_t kMaxSeqlen = 2048;  // seqlen: min(this, max_position_embeddings)
+inline constexpr uint64_t kSeed = 0;
+inline constexpr int64_t kEpochs = 2;
+inline constexpr int64_t kApBatch = 2;
+inline constexpr double kQuantLr = 1e-4;
+inline constexpr int64_t kE2eEpochs = 1;
+inline constexpr int64_t kE2eBatch = 2;
+inline constexpr int64_t kE2eAccum = 1;
+inline constexpr int64_t kEvalMaxWindows = 0;  // every window
+inline constexpr double kAnnealFraction = 0.5;
+inline constexpr int kMaxStages = 0;  // one stage per available worker
+inline constexpr int64_t kBatch = 4;
+inline constexpr char kZeros[] = "v2";
+}  // namespace job_defaults
+
+// Model- or field-dependent defaults: Block-AP weight lr and E2E-QP lr are
+// 2e-5 at 2 bits, 1e-5 otherwise; e2e_samples / e2e_seqlen follow samples /
+// seqlen; e2e_data follows calib_path.
+inline double DefaultWeightLearningRate(int bits) { return bits <= 2 ? 2e-5 : 1e-5; }
+inline double DefaultE2eLearningRate(int bits) { return bits <= 2 ? 2e-5 : 1e-5; }
+
+}  // namespace eqat
+
+#endif  // EQAT_COMMON_JOB_JOB_DEFAULTS_H_
