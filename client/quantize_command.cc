@@ -8,6 +8,7 @@
 #include "client/commands.h"
 #include "client/quantize_job.h"
 #include "common/file_util.h"
+#include "common/json.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "common/text_data.h"
@@ -162,20 +163,19 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     std::string label = absl::StrFormat("%s W%dg%d", QuantMethodName(method), o.bits, o.group);
-    json::Value summary = json::Value::Object();
-    summary.Set("method", json::Value::String(QuantMethodName(method)));
-    summary.Set("bits", json::Value::Int(o.bits));
-    summary.Set("group", json::Value::Int(o.group));
-    summary.Set("samples", json::Value::Int(job.calib_tokens.empty() ? 0 : o.samples));
-    summary.Set("seqlen", json::Value::Int(seqlen));
-    summary.Set("seed", json::Value::Int(static_cast<int64_t>(o.seed)));
-    summary.Set("source_model", json::Value::String(o.model));
-    summary.Set("blocks", res.blocks_json);
+    Json summary = {{"method", QuantMethodName(method)},
+                    {"bits", o.bits},
+                    {"group", o.group},
+                    {"samples", job.calib_tokens.empty() ? 0 : o.samples},
+                    {"seqlen", seqlen},
+                    {"seed", static_cast<int64_t>(o.seed)},
+                    {"source_model", o.model},
+                    {"blocks", res.blocks_json}};
     if (!res.e2e_json.is_null()) {
-      json::Value e = res.e2e_json;
-      e.Set("data", json::Value::String(e2e_kind));
-      e.Set("examples", json::Value::Int(static_cast<int64_t>(job.e2e_data.size())));
-      summary.Set("e2e", e);
+      Json e = res.e2e_json;
+      e["data"] = e2e_kind;
+      e["examples"] = job.e2e_data.size();
+      summary["e2e"] = std::move(e);
     }
     WriteOptions wo;
     wo.zeros = o.zeros == "v1" ? kernels::ZerosFormat::kV1 : kernels::ZerosFormat::kV2;
@@ -187,14 +187,13 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
     if (!res.e2e_json.is_null()) out << absl::StrFormat(", e2e-qp %.1fs", res.e2e_seconds);
     out << "\n";
 
-    json::Value j = json::Value::Object();
-    j.Set("method", json::Value::String(QuantMethodName(method)));
-    j.Set("bits", json::Value::Int(o.bits));
-    j.Set("group", json::Value::Int(o.group));
-    j.Set("out", json::Value::String(o.out));
-    j.Set("wall_seconds", json::Value::Number(quant_seconds));
-    j.Set("block_stage_seconds", json::Value::Number(res.block_stage_seconds));
-    if (!res.e2e_json.is_null()) j.Set("e2e_seconds", json::Value::Number(res.e2e_seconds));
+    Json j = {{"method", QuantMethodName(method)},
+              {"bits", o.bits},
+              {"group", o.group},
+              {"out", o.out},
+              {"wall_seconds", quant_seconds},
+              {"block_stage_seconds", res.block_stage_seconds}};
+    if (!res.e2e_json.is_null()) j["e2e_seconds"] = res.e2e_seconds;
     if (!eval_tokens.empty()) {
       ASSIGN_OR_RETURN(auto fp_model, LlamaModel::Load(o.model));
       ASSIGN_OR_RETURN(PerplexityResult fp, EvaluatePerplexity(*fp_model, eval_tokens, po));
@@ -207,19 +206,19 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
       if (!std::isnan(block_ap_ppl)) {
         out << absl::StrFormat("%-28s %12.4f\n", label + " (Block-AP)", block_ap_ppl);
         out << absl::StrFormat("%-28s %12.4f\n", label + " (+E2E-QP)", q.ppl);
-        j.Set("block_ap_ppl", json::Value::Number(block_ap_ppl));
+        j["block_ap_ppl"] = block_ap_ppl;
       } else {
         out << absl::StrFormat("%-28s %12.4f\n", label, q.ppl);
       }
       out << absl::StrFormat("(%d windows of %d tokens of %s)\n", q.windows, eval_seqlen,
                              o.eval_text);
-      j.Set("fp_ppl", json::Value::Number(fp.ppl));
-      j.Set("ppl", json::Value::Number(q.ppl));
-      j.Set("eval_windows", json::Value::Int(q.windows));
-      j.Set("eval_seqlen", json::Value::Int(eval_seqlen));
+      j["fp_ppl"] = fp.ppl;
+      j["ppl"] = q.ppl;
+      j["eval_windows"] = q.windows;
+      j["eval_seqlen"] = eval_seqlen;
     }
-    j.Set("peak_rss_mib", json::Value::Number(PeakRssMiB()));
-    if (o.json) out << JsonLine(j) << "\n";
+    j["peak_rss_mib"] = PeakRssMiB();
+    if (o.json) out << DumpJson(j) << "\n";
     return absl::OkStatus();
   });
 }

@@ -26,7 +26,7 @@ absl::StatusOr<QuantizeJobResult> RunQuantizeJob(LlamaModel* model, const Quanti
     ASSIGN_OR_RETURN(calib, SampleCalibration(job.calib_tokens, job.samples, job.seqlen, job.seed));
   }
   QuantizeJobResult res;
-  res.blocks_json = json::Value::Array();
+  res.blocks_json = Json::array();
   const int nb = model->num_blocks();
   const char* label = job.method == QuantMethod::kEfficientQat ? "block-ap" : "quantize";
   ProgressBar bar(label, nb, job.progress);
@@ -44,17 +44,14 @@ absl::StatusOr<QuantizeJobResult> RunQuantizeJob(LlamaModel* model, const Quanti
                absl::StrFormat("block %d/%d step %d/%d loss %.3g", block + 1, nb, step, total, loss));
   };
   bo.on_block_done = [&](const BlockReport& r) {
-    json::Value b = json::Value::Object();
-    b.Set("block", json::Value::Int(r.block));
-    b.Set("seconds", json::Value::Number(r.seconds));
-    b.Set("output_mse", json::Value::Number(r.output_mse));
+    Json b = {{"block", r.block}, {"seconds", r.seconds}, {"output_mse", r.output_mse}};
     if (!std::isnan(r.train_loss)) {
-      b.Set("init_val_loss", json::Value::Number(r.init_val_loss));
-      b.Set("train_loss", json::Value::Number(r.train_loss));
-      b.Set("val_loss", json::Value::Number(r.val_loss));
-      b.Set("attempts", json::Value::Int(r.attempts));
+      b["init_val_loss"] = r.init_val_loss;
+      b["train_loss"] = r.train_loss;
+      b["val_loss"] = r.val_loss;
+      b["attempts"] = r.attempts;
     }
-    res.blocks_json.Push(std::move(b));
+    res.blocks_json.push_back(std::move(b));
     if (job.method != QuantMethod::kEfficientQat) {
       bar.Update(r.block + 1, absl::StrFormat("blocks, mse %.3g", r.output_mse));
     }
@@ -78,11 +75,10 @@ absl::StatusOr<QuantizeJobResult> RunQuantizeJob(LlamaModel* model, const Quanti
   ASSIGN_OR_RETURN(E2eResult er, TrainE2eQp(model, job.e2e_data, eo));
   e2e_bar.Finish();
   res.e2e_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  res.e2e_json = json::Value::Object();
-  res.e2e_json.Set("steps", json::Value::Int(er.steps));
-  res.e2e_json.Set("first_loss", json::Value::Number(er.first_loss));
-  res.e2e_json.Set("last_loss", json::Value::Number(er.last_loss));
-  res.e2e_json.Set("seconds", json::Value::Number(res.e2e_seconds));
+  res.e2e_json = {{"steps", er.steps},
+                  {"first_loss", er.first_loss},
+                  {"last_loss", er.last_loss},
+                  {"seconds", res.e2e_seconds}};
   return res;
 }
 

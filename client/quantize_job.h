@@ -38,8 +38,8 @@ struct QuantizeJob {
 };
 
 struct QuantizeJobResult {
-  json::Value blocks_json;  // [{"block", "seconds", "output_mse", ...}]
-  json::Value e2e_json;     // {"steps", "first_loss", "last_loss", "seconds"} or null
+  Json blocks_json;  // [{"block", "seconds", "output_mse", ...}]
+  Json e2e_json;     // {"steps", "first_loss", "last_loss", "seconds"} or null
   double block_stage_seconds = 0;
   double e2e_seconds = 0;
 };

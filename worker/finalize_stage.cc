@@ -38,7 +38,7 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
     ASSIGN_OR_RETURN(eval_tokens, LoadTokens(r.eval_text, *tok, cfg.vocab_size));
   }
   bool run_e2e = r.method == QuantMethod::kEfficientQat && r.e2e && !r.e2e_data.empty();
-  json::Value summary = r.summary.is_null() ? json::Value::Object() : r.summary;
+  Json summary = r.summary.is_null() ? Json::object() : r.summary;
   if (run_e2e) {
     if (!eval_tokens.empty()) {
       stage("eval");
@@ -52,12 +52,10 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
     E2eOptions eo = r.e2e_options;
     eo.seed = r.seed;
     ASSIGN_OR_RETURN(E2eResult er, TrainE2eQp(model.get(), data, eo));
-    json::Value e = json::Value::Object();
-    e.Set("steps", json::Value::Int(er.steps));
-    e.Set("first_loss", json::Value::Number(er.first_loss));
-    e.Set("last_loss", json::Value::Number(er.last_loss));
-    e.Set("data", json::Value::String(kind));
-    summary.Set("e2e", std::move(e));
+    summary["e2e"] = {{"steps", er.steps},
+                      {"first_loss", er.first_loss},
+                      {"last_loss", er.last_loss},
+                      {"data", kind}};
   }
   stage("write");
   WriteOptions wo;

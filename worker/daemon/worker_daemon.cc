@@ -463,13 +463,11 @@ struct WorkerDaemon::Impl {
     r.batch_size = o.batch_size;
     r.zeros = s.zeros() == "v1" ? kernels::ZerosFormat::kV1 : kernels::ZerosFormat::kV2;
     r.overwrite = s.overwrite();
-    json::Value summary = json::Value::Object();
-    summary.Set("method", json::Value::String(s.method()));
-    summary.Set("bits", json::Value::Int(s.bits()));
-    summary.Set("group", json::Value::Int(s.group_size()));
-    summary.Set("job", json::Value::String(a.job_id()));
-    summary.Set("schedule", json::Value::String(v1::Schedule_Name(s.schedule())));
-    r.summary = summary;
+    r.summary = {{"method", s.method()},
+                 {"bits", s.bits()},
+                 {"group", s.group_size()},
+                 {"job", a.job_id()},
+                 {"schedule", v1::Schedule_Name(s.schedule())}};
     r.on_stage = [&](const std::string& st) {
       CheckAbort();
       Progress(a, st, -1, 0, 0, 0, 0, 0);
