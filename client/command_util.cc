@@ -93,6 +93,4 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& flag, const std::st
   return absl::InvalidArgumentError(absl::StrCat(flag, ": '", text, "' (use cpu, cuda or cuda:N)"));
 }
 
-std::string JsonLine(const json::Value& v) { return json::Serialize(v, -1); }
-
 }  // namespace eqat

@@ -12,7 +12,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/byte_size.h"
-#include "common/json.h"
 #include "common/model_config.h"
 #include "common/tokenizer.h"
 
@@ -35,9 +34,6 @@ absl::StatusOr<int64_t> ResolveSeqlen(const std::string& flag, int64_t requested
 
 // "cpu", "cuda", "cuda:N"; InvalidArgument when CUDA is asked for but absent.
 absl::StatusOr<torch::Device> ParseDevice(const std::string& flag, const std::string& text);
-
-// Prints the JSON summary as one line.
-std::string JsonLine(const json::Value& v);
 
 }  // namespace eqat
 

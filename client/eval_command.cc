@@ -3,6 +3,7 @@
 #include "absl/strings/str_format.h"
 #include "client/command_util.h"
 #include "client/commands.h"
+#include "common/json.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "common/text_data.h"
@@ -35,12 +36,8 @@ absl::Status RunEval(const EvalOptions& o, std::ostream& out) {
     out << absl::StrFormat("perplexity %.4f over %d windows of %d tokens (%d tokens in text)\n",
                            r.ppl, r.windows, seqlen, r.tokens);
     if (o.json) {
-      json::Value j = json::Value::Object();
-      j.Set("ppl", json::Value::Number(r.ppl));
-      j.Set("tokens", json::Value::Int(r.tokens));
-      j.Set("windows", json::Value::Int(r.windows));
-      j.Set("seqlen", json::Value::Int(seqlen));
-      out << JsonLine(j) << "\n";
+      Json j = {{"ppl", r.ppl}, {"tokens", r.tokens}, {"windows", r.windows}, {"seqlen", seqlen}};
+      out << DumpJson(j) << "\n";
     }
     return absl::OkStatus();
   });

@@ -7,6 +7,7 @@
 #include "client/command_util.h"
 #include "client/commands.h"
 #include "common/compute_env.h"
+#include "common/json.h"
 #include "common/safetensors.h"
 #include "common/status_macros.h"
 #include "worker/model/evaluate.h"
@@ -46,12 +47,8 @@ absl::Status RunGenerate(const GenerateOptions& o, std::ostream& out) {
     std::string text = tok->Decode(all);
     out << text << "\n";
     if (o.json) {
-      json::Value j = json::Value::Object();
-      j.Set("text", json::Value::String(text));
-      json::Value arr = json::Value::Array();
-      for (int32_t id : all) arr.Push(json::Value::Int(id));
-      j.Set("ids", std::move(arr));
-      out << JsonLine(j) << "\n";
+      Json j = {{"text", text}, {"ids", all}};
+      out << DumpJson(j) << "\n";
     }
     return absl::OkStatus();
   });
@@ -79,17 +76,16 @@ absl::Status RunInspect(const InspectOptions& o, std::ostream& out) {
                            cfg.quantization.checkpoint_format);
   }
   if (o.json) {
-    json::Value j = json::Value::Object();
-    j.Set("model_type", json::Value::String(cfg.model_type));
-    j.Set("layers", json::Value::Int(cfg.num_hidden_layers));
-    j.Set("tensors", json::Value::Int(static_cast<int64_t>(st->names().size())));
-    j.Set("bytes", json::Value::Int(bytes));
-    j.Set("quantized", json::Value::Bool(cfg.quantization.present));
+    Json j = {{"model_type", cfg.model_type},
+              {"layers", cfg.num_hidden_layers},
+              {"tensors", st->names().size()},
+              {"bytes", bytes},
+              {"quantized", cfg.quantization.present}};
     if (cfg.quantization.present) {
-      j.Set("bits", json::Value::Int(cfg.quantization.bits));
-      j.Set("group", json::Value::Int(cfg.quantization.group_size));
+      j["bits"] = cfg.quantization.bits;
+      j["group"] = cfg.quantization.group_size;
     }
-    out << JsonLine(j) << "\n";
+    out << DumpJson(j) << "\n";
   }
   return absl::OkStatus();
 }

@@ -122,23 +122,23 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
     out << "\n";
     if (result.evaluated) PrintTable(s, result, out);
     if (!o.json) return absl::OkStatus();
-    json::Value j = json::Value::Object();
-    j.Set("method", json::Value::String(s.method()));
-    j.Set("bits", json::Value::Int(s.bits()));
-    j.Set("group", json::Value::Int(s.group_size()));
-    j.Set("out", json::Value::String(s.output_dir()));
-    j.Set("wall_seconds", json::Value::Number(wall));
-    j.Set("block_stage_seconds", json::Value::Number(block_seconds));
-    if (result.e2e_steps > 0) j.Set("e2e_seconds", json::Value::Number(result.e2e_seconds));
+    Json j = Json::object();
+    j["method"] = s.method();
+    j["bits"] = s.bits();
+    j["group"] = s.group_size();
+    j["out"] = s.output_dir();
+    j["wall_seconds"] = wall;
+    j["block_stage_seconds"] = block_seconds;
+    if (result.e2e_steps > 0) j["e2e_seconds"] = result.e2e_seconds;
     if (result.evaluated) {
-      if (result.e2e_steps > 0) j.Set("block_ap_ppl", json::Value::Number(result.block_ap_ppl));
-      j.Set("fp_ppl", json::Value::Number(result.fp_ppl));
-      j.Set("ppl", json::Value::Number(result.ppl));
-      j.Set("eval_windows", json::Value::Int(result.eval_windows));
-      j.Set("eval_seqlen", json::Value::Int(s.eval_seqlen()));
+      if (result.e2e_steps > 0) j["block_ap_ppl"] = result.block_ap_ppl;
+      j["fp_ppl"] = result.fp_ppl;
+      j["ppl"] = result.ppl;
+      j["eval_windows"] = result.eval_windows;
+      j["eval_seqlen"] = s.eval_seqlen();
     }
-    j.Set("peak_rss_mib", json::Value::Number(PeakRssMiB()));
-    out << JsonLine(j) << "\n";
+    j["peak_rss_mib"] = PeakRssMiB();
+    out << DumpJson(j) << "\n";
     return absl::OkStatus();
   });
 }

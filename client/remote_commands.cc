@@ -1,16 +1,19 @@
 #include "client/remote_commands.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <map>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/json.h"
+#include "absl/strings/str_join.h"
 #include "common/progress.h"
 #include "common/rpc/grpc_status.h"
+#include "common/status_macros.h"
 #include "eqat/v1/quantization_service.grpc.pb.h"
 
 namespace eqat {
@@ -41,28 +44,29 @@ std::string StateName(v1::JobState s) {
   return n;
 }
 
-json::Value JobJson(const v1::Job& j) {
-  json::Value v = json::Value::Object();
-  v.Set("id", json::Value::String(j.id()));
-  v.Set("state", json::Value::String(StateName(j.state())));
-  v.Set("stage", json::Value::String(j.stage()));
-  v.Set("blocks_done", json::Value::Int(j.blocks_done()));
-  v.Set("blocks_total", json::Value::Int(j.blocks_total()));
-  v.Set("output_dir", json::Value::String(j.spec().output_dir()));
-  if (!j.error().empty()) v.Set("error", json::Value::String(j.error()));
-  if (j.state() == v1::SUCCEEDED) {
-    v.Set("ppl", json::Value::Number(j.result().ppl()));
-    v.Set("fp_ppl", json::Value::Number(j.result().fp_ppl()));
-    v.Set("block_ap_ppl", json::Value::Number(j.result().block_ap_ppl()));
-    v.Set("wall_seconds", json::Value::Number(j.result().wall_seconds()));
+// The job as one line of proto3 JSON: field names as in the .proto, enums by
+// name ("state":"SUCCEEDED"), fields at their default value left out.
+absl::StatusOr<std::string> JobJson(const v1::Job& j) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  std::string out;
+  auto st = google::protobuf::util::MessageToJsonString(j, &out, opts);
+  if (!st.ok()) {
+    return absl::InternalError(absl::StrCat("job ", j.id(), " as JSON: ", st.ToString()));
   }
-  return v;
+  return out;
 }
 
 std::string JobLine(const v1::Job& j) {
   return absl::StrFormat("%s  %-9s %-9s blocks %d/%d  %s%s", j.id(), StateName(j.state()), j.stage(),
                          j.blocks_done(), j.blocks_total(), j.spec().output_dir(),
                          j.error().empty() ? "" : absl::StrCat("  error: ", j.error()));
+}
+
+// What watch and cancel print: JobJson with --json, else JobLine.
+absl::StatusOr<std::string> JobOutput(const v1::Job& j, bool json) {
+  if (json) return JobJson(j);
+  return JobLine(j);
 }
 
 // Streams a job's events until its final event; returns the final job.
@@ -128,13 +132,17 @@ absl::Status RunSubmit(const SubmitOptions& o, std::ostream& out) {
   if (!st.ok()) return st;
   if (!o.json) out << "submitted " << job.id() << "\n";
   if (!o.wait) {
-    if (o.json) out << json::Serialize(JobJson(job)) << "\n";
+    if (o.json) {
+      ASSIGN_OR_RETURN(std::string line, JobJson(job));
+      out << line << "\n";
+    }
     return absl::OkStatus();
   }
   absl::StatusOr<v1::Job> fin = Follow(o.coordinator, job.id(), o.progress, o.json, out);
   if (!fin.ok()) return fin.status();
   if (o.json) {
-    out << json::Serialize(JobJson(*fin)) << "\n";
+    ASSIGN_OR_RETURN(std::string line, JobJson(*fin));
+    out << line << "\n";
   } else if (fin->state() == v1::SUCCEEDED) {
     out << absl::StrFormat("done: %s  ppl %.4f (fp %.4f)  %.1fs\n", fin->result().output_dir(),
                            fin->result().ppl(), fin->result().fp_ppl(),
@@ -147,7 +155,8 @@ absl::Status RunWatch(const RemoteOptions& o, std::ostream& out) {
   if (o.job.empty()) return absl::InvalidArgumentError("JOB: give a job id (eqat watch JOB)");
   absl::StatusOr<v1::Job> fin = Follow(o.coordinator, o.job, o.progress, o.json, out);
   if (!fin.ok()) return fin.status();
-  out << (o.json ? json::Serialize(JobJson(*fin)) : JobLine(*fin)) << "\n";
+  ASSIGN_OR_RETURN(std::string line, JobOutput(*fin, o.json));
+  out << line << "\n";
   return FinalStatus(*fin);
 }
 
@@ -162,7 +171,8 @@ absl::Status RunStatus(const RemoteOptions& o, std::ostream& out) {
   absl::Status st = Rpc(stub->GetJob(&ctx, req, &job), o.coordinator);
   if (!st.ok()) return st;
   if (o.json) {
-    out << json::Serialize(JobJson(job)) << "\n";
+    ASSIGN_OR_RETURN(std::string line, JobJson(job));
+    out << line << "\n";
     return absl::OkStatus();
   }
   out << JobLine(job) << "\n";
@@ -186,7 +196,7 @@ absl::Status RunList(const RemoteOptions& o, std::ostream& out) {
     req.set_state(s);
   }
   auto stub = Connect(o.coordinator);
-  json::Value arr = json::Value::Array();
+  std::vector<std::string> json_jobs;
   for (;;) {
     grpc::ClientContext ctx;
     SetDeadline(&ctx, 30);
@@ -194,13 +204,18 @@ absl::Status RunList(const RemoteOptions& o, std::ostream& out) {
     absl::Status st = Rpc(stub->ListJobs(&ctx, req, &resp), o.coordinator);
     if (!st.ok()) return st;
     for (const auto& j : resp.jobs()) {
-      if (o.json) arr.Push(JobJson(j));
-      else out << JobLine(j) << "\n";
+      if (o.json) {
+        ASSIGN_OR_RETURN(std::string line, JobJson(j));
+        json_jobs.push_back(std::move(line));
+      } else {
+        out << JobLine(j) << "\n";
+      }
     }
     if (resp.next_page_token().empty()) break;
     req.set_page_token(resp.next_page_token());
   }
-  if (o.json) out << json::Serialize(arr) << "\n";
+  // One line: a JSON array of the jobs.
+  if (o.json) out << "[" << absl::StrJoin(json_jobs, ",") << "]\n";
   return absl::OkStatus();
 }
 
@@ -214,7 +229,8 @@ absl::Status RunCancel(const RemoteOptions& o, std::ostream& out) {
   v1::Job job;
   absl::Status st = Rpc(stub->CancelJob(&ctx, req, &job), o.coordinator);
   if (!st.ok()) return st;
-  out << (o.json ? json::Serialize(JobJson(job)) : JobLine(job)) << "\n";
+  ASSIGN_OR_RETURN(std::string line, JobOutput(job, o.json));
+  out << line << "\n";
   return absl::OkStatus();
 }
 

@@ -1,78 +1,48 @@
-// Minimal JSON value, strict parser (RFC 8259) and serializer, for config.json,
-// safetensors headers, JSONL data and CLI summaries.
-// Thread-safety: a Value is a plain value type; const access is thread-safe.
-// Objects keep insertion order (so written files are stable and diffable).
+// JSON for eqat: nlohmann's ordered_json as the value type, one guarded parser
+// for untrusted text (config.json, safetensors headers and index files, JSONL
+// data) and one serializer for everything eqat writes.
+// Thread-safety: Json is a plain value type (const access is thread-safe);
+// ParseJson and DumpJson are pure functions.
+// Objects keep insertion order, so written files are stable and diffable.
+// Neither function throws: every parse failure is InvalidArgument
+// "json: <reason>"; syntax errors end in "(at byte N)", N counting from 1 as
+// nlohmann does (e.g. "... expected ':' (at byte 8)" for {"key" 1}).
 #ifndef EQAT_COMMON_JSON_H_
 #define EQAT_COMMON_JSON_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 
-namespace eqat::json {
+namespace eqat {
 
-class Value {
- public:
-  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
+using Json = nlohmann::ordered_json;
 
-  Value() = default;  // null
-  static Value Bool(bool b);
-  static Value Number(double d);
-  static Value Int(int64_t i);  // exact integer (kept exactly, also beyond 2^53)
-  static Value String(std::string s);
-  static Value Array();
-  static Value Object();
-
-  Type type() const { return type_; }
-  bool is_null() const { return type_ == Type::kNull; }
-  bool is_bool() const { return type_ == Type::kBool; }
-  bool is_number() const { return type_ == Type::kNumber; }
-  bool is_string() const { return type_ == Type::kString; }
-  bool is_array() const { return type_ == Type::kArray; }
-  bool is_object() const { return type_ == Type::kObject; }
-  // True for a number written without fraction/exponent that fits int64.
-  bool is_integer() const { return type_ == Type::kNumber && is_int_; }
-
-  // REQUIRES: the matching type (checked with assert; callers test first).
-  bool as_bool() const { return bool_; }
-  double as_number() const { return is_int_ ? static_cast<double>(int_) : num_; }
-  int64_t as_int() const { return is_int_ ? int_ : static_cast<int64_t>(num_); }
-  const std::string& as_string() const { return str_; }
-  const std::vector<Value>& as_array() const { return arr_; }
-  const std::vector<std::pair<std::string, Value>>& as_object() const { return obj_; }
-
-  // Object lookup: nullptr when absent or when this is not an object.
-  const Value* Find(std::string_view key) const;
-  // Object insert-or-replace (REQUIRES: object). Returns the stored value.
-  Value& Set(std::string key, Value v);
-  // Array append (REQUIRES: array).
-  void Push(Value v);
-
- private:
-  friend class JsonParser;  // builds objects without per-key Set() scans
-  Type type_ = Type::kNull;
-  bool bool_ = false;
-  bool is_int_ = false;
-  int64_t int_ = 0;
-  double num_ = 0;
-  std::string str_;
-  std::vector<Value> arr_;
-  std::vector<std::pair<std::string, Value>> obj_;
+struct JsonLimits {
+  size_t max_bytes = size_t{100} << 20;  // larger documents are refused unread
+  int max_depth = 128;                   // arrays and objects nested deeper are refused
 };
 
-// Parses one JSON document (surrounding whitespace allowed, nothing else).
-// Errors: InvalidArgument with byte offset and reason ("expected ':' at 17").
-// Nesting deeper than 128 is refused. Duplicate object keys are refused.
-absl::StatusOr<Value> Parse(std::string_view text);
+// Parses one RFC 8259 document (surrounding whitespace allowed, nothing else).
+// Refuses: text over limits.max_bytes, nesting deeper than limits.max_depth,
+// duplicate keys within one object, invalid UTF-8, numbers that overflow a
+// double. Integers keep their exact int64 / uint64 value.
+absl::StatusOr<Json> ParseJson(std::string_view text, const JsonLimits& limits = {});
 
-// Serializes; indent < 0 gives compact one-line output, else pretty with that
-// many spaces. Non-finite numbers are written as null. Integers stay exact.
-std::string Serialize(const Value& v, int indent = -1);
+// The value of an integer that fits int64 (written without fraction or
+// exponent); nullopt for anything else, including uint64 above INT64_MAX.
+std::optional<int64_t> JsonInt64(const Json& v);
 
-}  // namespace eqat::json
+// indent < 0: compact, one line; else pretty with that many spaces. Non-finite
+// numbers are written as null; invalid UTF-8 in strings becomes U+FFFD.
+std::string DumpJson(const Json& v, int indent = -1);
+
+}  // namespace eqat
 
 #endif  // EQAT_COMMON_JSON_H_

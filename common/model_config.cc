@@ -1,6 +1,7 @@
 #include "common/model_config.h"
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -13,13 +14,13 @@ namespace eqat {
 namespace {
 
 // An integer, or an integral float written as e.g. 64.0; nothing else.
-bool IntValue(const json::Value& v, int64_t* out) {
-  if (v.is_integer()) {
-    *out = v.as_int();
+bool IntValue(const Json& v, int64_t* out) {
+  if (std::optional<int64_t> i = JsonInt64(v)) {
+    *out = *i;
     return true;
   }
-  if (!v.is_number()) return false;
-  double d = v.as_number();
+  if (!v.is_number_float()) return false;
+  double d = v.get<double>();
   if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) >= 9.0e15) return false;
   *out = static_cast<int64_t>(d);
   return true;
@@ -29,12 +30,12 @@ bool IntValue(const json::Value& v, int64_t* out) {
 // file) and the field. JSON null counts as absent for optional fields.
 class FieldReader {
  public:
-  FieldReader(const json::Value& obj, std::string where, std::string prefix = "")
+  FieldReader(const Json& obj, std::string where, std::string prefix = "")
       : obj_(obj), where_(std::move(where)), prefix_(std::move(prefix)) {}
 
-  const json::Value* Get(std::string_view key) const {
-    const json::Value* v = obj_.Find(key);
-    return (v == nullptr || v->is_null()) ? nullptr : v;
+  const Json* Get(std::string_view key) const {
+    auto it = obj_.find(key);
+    return (it == obj_.end() || it->is_null()) ? nullptr : &*it;
   }
 
   // Debian's Abseil has its own absl::string_view (not std::string_view).
@@ -45,7 +46,7 @@ class FieldReader {
   }
 
   absl::Status Int(std::string_view key, bool required, int64_t* out) const {
-    const json::Value* v = Get(key);
+    const Json* v = Get(key);
     if (v == nullptr) {
       return required ? Error(key, "is required") : absl::OkStatus();
     }
@@ -64,12 +65,12 @@ class FieldReader {
   }
 
   absl::Status PositiveDouble(std::string_view key, bool required, double* out) const {
-    const json::Value* v = Get(key);
+    const Json* v = Get(key);
     if (v == nullptr) {
       return required ? Error(key, "is required") : absl::OkStatus();
     }
     if (!v->is_number()) return Error(key, "must be a number");
-    double d = v->as_number();
+    double d = v->get<double>();
     if (!std::isfinite(d) || d <= 0) {
       return Error(key, absl::StrCat("must be positive (got ", d, ")"));
     }
@@ -78,25 +79,25 @@ class FieldReader {
   }
 
   absl::Status Bool(std::string_view key, bool* out) const {
-    const json::Value* v = Get(key);
+    const Json* v = Get(key);
     if (v == nullptr) return absl::OkStatus();
-    if (!v->is_bool()) return Error(key, "must be true or false");
-    *out = v->as_bool();
+    if (!v->is_boolean()) return Error(key, "must be true or false");
+    *out = v->get<bool>();
     return absl::OkStatus();
   }
 
   absl::Status String(std::string_view key, bool required, std::string* out) const {
-    const json::Value* v = Get(key);
+    const Json* v = Get(key);
     if (v == nullptr) {
       return required ? Error(key, "is required") : absl::OkStatus();
     }
     if (!v->is_string()) return Error(key, "must be a string");
-    *out = v->as_string();
+    *out = v->get<std::string>();
     return absl::OkStatus();
   }
 
  private:
-  const json::Value& obj_;
+  const Json& obj_;
   std::string where_;
   std::string prefix_;
 };
@@ -126,18 +127,19 @@ const Family* FamilyByArch(std::string_view a) {
 
 absl::Status ParseFamily(const FieldReader& r, ModelConfig* c) {
   const Family* by_arch = nullptr;
-  if (const json::Value* archs = r.Get("architectures")) {
+  if (const Json* archs = r.Get("architectures")) {
     if (!archs->is_array()) return r.Error("architectures", "must be an array of strings");
-    if (archs->as_array().size() > 1) {
+    if (archs->size() > 1) {
       return r.Error("architectures", "must name exactly one architecture");
     }
-    if (!archs->as_array().empty()) {
-      const json::Value& a = archs->as_array()[0];
+    if (!archs->empty()) {
+      const Json& a = archs->front();
       if (!a.is_string()) return r.Error("architectures", "must be an array of strings");
-      by_arch = FamilyByArch(a.as_string());
+      const std::string& arch = a.get_ref<const std::string&>();
+      by_arch = FamilyByArch(arch);
       if (by_arch == nullptr) {
         return r.Error("architectures",
-                       absl::StrCat("'", a.as_string(),
+                       absl::StrCat("'", arch,
                                     "' is not supported (LlamaForCausalLM, "
                                     "MistralForCausalLM, Qwen2ForCausalLM)"));
       }
@@ -204,7 +206,7 @@ absl::Status ParseShape(const FieldReader& r, ModelConfig* c) {
 }
 
 absl::Status ParseRopeScaling(const FieldReader& r, const std::string& where, ModelConfig* c) {
-  const json::Value* rs = r.Get("rope_scaling");
+  const Json* rs = r.Get("rope_scaling");
   if (rs == nullptr) return absl::OkStatus();
   if (!rs->is_object()) return r.Error("rope_scaling", "must be an object or null");
   FieldReader s(*rs, where, "rope_scaling.");
@@ -262,10 +264,10 @@ absl::Status ParseAttention(const FieldReader& r, ModelConfig* c) {
 absl::Status ParseTokenIds(const FieldReader& r, ModelConfig* c) {
   RETURN_IF_ERROR(r.Int("bos_token_id", false, &c->bos_token_id));
   if (c->bos_token_id < 0) return r.Error("bos_token_id", "must not be negative");
-  const json::Value* eos = r.Get("eos_token_id");
+  const Json* eos = r.Get("eos_token_id");
   if (eos != nullptr && eos->is_array()) {
-    if (eos->as_array().empty()) return r.Error("eos_token_id", "must not be an empty array");
-    if (!IntValue(eos->as_array()[0], &c->eos_token_id)) {
+    if (eos->empty()) return r.Error("eos_token_id", "must not be an empty array");
+    if (!IntValue(eos->front(), &c->eos_token_id)) {
       return r.Error("eos_token_id", "must be an integer or an array of integers");
     }
   } else {
@@ -277,7 +279,7 @@ absl::Status ParseTokenIds(const FieldReader& r, ModelConfig* c) {
 
 absl::Status ParseQuantization(const FieldReader& r, const std::string& where,
                                ModelConfig* c) {
-  const json::Value* qc = r.Get("quantization_config");
+  const Json* qc = r.Get("quantization_config");
   if (qc == nullptr) return absl::OkStatus();
   if (!qc->is_object()) return r.Error("quantization_config", "must be an object");
   FieldReader q(*qc, where, "quantization_config.");
@@ -313,7 +315,7 @@ absl::Status ParseQuantization(const FieldReader& r, const std::string& where,
 }
 
 absl::StatusOr<ModelConfig> ParseWithName(std::string_view json_text, const std::string& where) {
-  auto doc = json::Parse(json_text);
+  auto doc = ParseJson(json_text);
   if (!doc.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(where, ": invalid JSON: ", doc.status().message()));

@@ -55,7 +55,7 @@ struct ModelConfig {
   int64_t bos_token_id = 1;
   int64_t eos_token_id = 2;
   QuantizationConfig quantization;
-  json::Value raw;  // the parsed document, kept to write it back out
+  Json raw;  // the parsed document, kept to write it back out
 };
 
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -77,40 +78,45 @@ absl::Status ErrnoStatus(const std::string& path, absl::string_view what, int er
 }
 
 // Parses one tensor entry of the header into `info`.
-absl::Status ParseEntry(const std::string& path, const std::string& name, const json::Value& v,
+absl::Status ParseEntry(const std::string& path, const std::string& name, const Json& v,
                         uint64_t data_size, TensorInfo* info) {
   if (!v.is_object()) return TensorError(path, name, "entry is not a JSON object");
-  for (const auto& kv : v.as_object()) {
-    if (kv.first != "dtype" && kv.first != "shape" && kv.first != "data_offsets") {
-      return TensorError(path, name, absl::StrCat("unknown field '", kv.first, "'"));
+  for (const auto& kv : v.items()) {
+    if (kv.key() != "dtype" && kv.key() != "shape" && kv.key() != "data_offsets") {
+      return TensorError(path, name, absl::StrCat("unknown field '", kv.key(), "'"));
     }
   }
   info->name = name;
-  const json::Value* dt = v.Find("dtype");
-  if (dt == nullptr || !dt->is_string()) {
+  auto dt = v.find("dtype");
+  if (dt == v.end() || !dt->is_string()) {
     return TensorError(path, name, "missing or non-string dtype");
   }
-  auto parsed = ParseDType(dt->as_string());
+  const auto& dtype = dt->get_ref<const std::string&>();
+  auto parsed = ParseDType(dtype);
   if (!parsed.ok()) {
-    return TensorError(path, name, absl::StrCat("unknown dtype '", dt->as_string(), "'"));
+    return TensorError(path, name, absl::StrCat("unknown dtype '", dtype, "'"));
   }
   info->dtype = *parsed;
-  const json::Value* sh = v.Find("shape");
-  if (sh == nullptr || !sh->is_array()) return TensorError(path, name, "missing shape array");
-  for (const auto& d : sh->as_array()) {
-    if (!d.is_integer() || d.as_int() < 0) {
+  auto sh = v.find("shape");
+  if (sh == v.end() || !sh->is_array()) return TensorError(path, name, "missing shape array");
+  for (const auto& d : *sh) {
+    std::optional<int64_t> dim = JsonInt64(d);
+    if (!dim || *dim < 0) {
       return TensorError(path, name, "shape must be an array of non-negative integers");
     }
-    info->shape.push_back(d.as_int());
+    info->shape.push_back(*dim);
   }
-  const json::Value* off = v.Find("data_offsets");
-  if (off == nullptr || !off->is_array() || off->as_array().size() != 2 ||
-      !off->as_array()[0].is_integer() || !off->as_array()[1].is_integer() ||
-      off->as_array()[0].as_int() < 0 || off->as_array()[1].as_int() < 0) {
+  auto off = v.find("data_offsets");
+  std::optional<int64_t> begin, end;
+  if (off != v.end() && off->is_array() && off->size() == 2) {
+    begin = JsonInt64((*off)[0]);
+    end = JsonInt64((*off)[1]);
+  }
+  if (!begin || !end || *begin < 0 || *end < 0) {
     return TensorError(path, name, "data_offsets must be [begin, end] of non-negative integers");
   }
-  info->begin = static_cast<uint64_t>(off->as_array()[0].as_int());
-  info->end = static_cast<uint64_t>(off->as_array()[1].as_int());
+  info->begin = static_cast<uint64_t>(*begin);
+  info->end = static_cast<uint64_t>(*end);
   std::string offs = absl::StrCat("data_offsets [", info->begin, ",", info->end, "]");
   if (info->begin > info->end) return TensorError(path, name, absl::StrCat(offs, " begin > end"));
   if (info->end > data_size) {
@@ -203,7 +209,9 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
                                       file_size, " (truncated file?)"));
   }
   std::string_view header(reinterpret_cast<const char*>(f->map_ + 8), n);
-  auto parsed = json::Parse(header);
+  JsonLimits limits;
+  limits.max_bytes = kMaxHeaderBytes;
+  auto parsed = ParseJson(header, limits);
   if (!parsed.ok()) {
     return Invalid(path, absl::StrCat("header is not valid JSON: ", parsed.status().message()));
   }
@@ -211,23 +219,24 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   f->data_ = f->map_ + 8 + n;
   uint64_t data_size = file_size - 8 - n;
 
-  for (const auto& kv : parsed->as_object()) {
-    if (kv.first == "__metadata__") {
-      if (!kv.second.is_object()) return Invalid(path, "__metadata__ is not a JSON object");
-      for (const auto& m : kv.second.as_object()) {
-        if (!m.second.is_string()) {
-          return Invalid(path, absl::StrCat("__metadata__ value for '", m.first,
+  for (const auto& kv : parsed->items()) {
+    const std::string& key = kv.key();
+    if (key == "__metadata__") {
+      if (!kv.value().is_object()) return Invalid(path, "__metadata__ is not a JSON object");
+      for (const auto& m : kv.value().items()) {
+        if (!m.value().is_string()) {
+          return Invalid(path, absl::StrCat("__metadata__ value for '", m.key(),
                                             "' is not a string"));
         }
-        f->metadata_[m.first] = m.second.as_string();
+        f->metadata_[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
-    if (kv.first.size() >= 2 && kv.first.compare(0, 2, "__") == 0) {
-      return Invalid(path, absl::StrCat("unknown top-level key '", kv.first, "'"));
+    if (key.size() >= 2 && key.compare(0, 2, "__") == 0) {
+      return Invalid(path, absl::StrCat("unknown top-level key '", key, "'"));
     }
     TensorInfo info;
-    RETURN_IF_ERROR(ParseEntry(path, kv.first, kv.second, data_size, &info));
+    RETURN_IF_ERROR(ParseEntry(path, key, kv.value(), data_size, &info));
     f->tensors_.push_back(std::move(info));
   }
 
@@ -290,51 +299,52 @@ absl::StatusOr<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
     return Open(single);
   }
   ASSIGN_OR_RETURN(std::string text, ReadFile(index_path));
-  auto index = json::Parse(text);
+  auto index = ParseJson(text);
   if (!index.ok()) {
     return Invalid(index_path, absl::StrCat("not valid JSON: ", index.status().message()));
   }
-  const json::Value* wm = index->Find("weight_map");
-  if (wm == nullptr || !wm->is_object()) {
+  auto wm = index->find("weight_map");
+  if (wm == index->end() || !wm->is_object()) {
     return Invalid(index_path, "missing \"weight_map\" object");
   }
   // Open each distinct shard once, in order of first mention.
   std::map<std::string, const SafetensorsFile*> shards;
-  for (const auto& kv : wm->as_object()) {
-    if (!kv.second.is_string()) {
+  for (const auto& kv : wm->items()) {
+    if (!kv.value().is_string()) {
       return Invalid(index_path,
-                     absl::StrCat("weight_map entry for tensor '", kv.first, "' is not a string"));
+                     absl::StrCat("weight_map entry for tensor '", kv.key(), "' is not a string"));
     }
-    const std::string& shard = kv.second.as_string();
+    const auto& shard = kv.value().get_ref<const std::string&>();
     if (shard.empty() || shard == "." || shard == ".." ||
         shard.find('/') != std::string::npos || shard.find('\0') != std::string::npos) {
-      return Invalid(index_path, absl::StrCat("shard '", shard, "' for tensor '", kv.first,
+      return Invalid(index_path, absl::StrCat("shard '", shard, "' for tensor '", kv.key(),
                                               "' is not a plain file name"));
     }
     if (shards.count(shard) > 0) continue;
     const std::string shard_path = JoinPath(path, shard);
     if (!PathExists(shard_path)) {
-      return Invalid(index_path, absl::StrCat("shard '", shard, "' (for tensor '", kv.first,
+      return Invalid(index_path, absl::StrCat("shard '", shard, "' (for tensor '", kv.key(),
                                               "') is missing"));
     }
     ASSIGN_OR_RETURN(auto f, SafetensorsFile::Open(shard_path));
     shards[shard] = f.get();
     model->files_.push_back(std::move(f));
   }
-  for (const auto& kv : wm->as_object()) {
-    const SafetensorsFile* f = shards[kv.second.as_string()];
-    if (f->Find(kv.first) == nullptr) {
-      return Invalid(index_path, absl::StrCat("tensor '", kv.first, "' is mapped to shard '",
-                                              kv.second.as_string(), "' but missing from it"));
+  for (const auto& kv : wm->items()) {
+    const auto& shard = kv.value().get_ref<const std::string&>();
+    const SafetensorsFile* f = shards[shard];
+    if (f->Find(kv.key()) == nullptr) {
+      return Invalid(index_path, absl::StrCat("tensor '", kv.key(), "' is mapped to shard '",
+                                              shard, "' but missing from it"));
     }
-    model->where_[kv.first] = f;
+    model->where_[kv.key()] = f;
   }
   // Tensors present in a shard but absent from weight_map are still exposed;
   // such a name must then be unique across shards.
   std::map<std::string, const SafetensorsFile*> extra;
   for (const auto& f : model->files_) {
     for (const auto& t : f->tensors()) {
-      if (wm->Find(t.name) != nullptr) continue;
+      if (wm->contains(t.name)) continue;
       auto [it, inserted] = extra.emplace(t.name, f.get());
       if (!inserted) {
         return Invalid(index_path,
@@ -393,12 +403,8 @@ absl::Status WriteAll(int fd, const char* p, size_t n) {
 
 absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                               const std::map<std::string, std::string>& metadata) {
-  json::Value header = json::Value::Object();
-  if (!metadata.empty()) {
-    json::Value meta = json::Value::Object();
-    for (const auto& kv : metadata) meta.Set(kv.first, json::Value::String(kv.second));
-    header.Set("__metadata__", std::move(meta));
-  }
+  Json header = Json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string_view> seen;
   uint64_t offset = 0;
   for (const auto& t : tensors) {
@@ -420,19 +426,12 @@ absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorT
                          absl::StrCat("data holds ", t.data.size(), " bytes but ",
                                       ShapeString(t.dtype, t.shape), " needs ", need));
     }
-    json::Value e = json::Value::Object();
-    e.Set("dtype", json::Value::String(std::string(DTypeName(t.dtype))));
-    json::Value shape = json::Value::Array();
-    for (int64_t d : t.shape) shape.Push(json::Value::Int(d));
-    e.Set("shape", std::move(shape));
-    json::Value offs = json::Value::Array();
-    offs.Push(json::Value::Int(static_cast<int64_t>(offset)));
-    offs.Push(json::Value::Int(static_cast<int64_t>(offset + need)));
-    e.Set("data_offsets", std::move(offs));
-    header.Set(t.name, std::move(e));
+    header[t.name] = {{"dtype", DTypeName(t.dtype)},
+                      {"shape", t.shape},
+                      {"data_offsets", {offset, offset + need}}};
     offset += need;
   }
-  std::string head = json::Serialize(header);
+  std::string head = DumpJson(header);
   head.append((8 - head.size() % 8) % 8, ' ');
   char len[8];
   uint64_t n = head.size();

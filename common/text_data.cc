@@ -27,7 +27,7 @@ absl::Status ForEachJsonLine(const std::string& path, const std::string& text, F
     pos = end + 1;
     ++line_no;
     if (line.find_first_not_of(" \t\r\n") == std::string_view::npos) continue;
-    auto v = json::Parse(line);
+    auto v = ParseJson(line);
     if (!v.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ":", line_no, ": invalid JSON: ", v.status().message()));
@@ -74,13 +74,13 @@ absl::StatusOr<std::vector<int32_t>> DecodeBin(const std::string& path, const st
 absl::StatusOr<std::string> ReadJsonlText(const std::string& path, const std::string& data) {
   std::string joined;
   bool first = true;
-  RETURN_IF_ERROR(ForEachJsonLine(path, data, [&](int64_t line_no, const json::Value& v) {
-    const json::Value* t = v.Find("text");
-    if (t == nullptr || !t->is_string()) {
+  RETURN_IF_ERROR(ForEachJsonLine(path, data, [&](int64_t line_no, const Json& v) {
+    auto t = v.find("text");
+    if (t == v.end() || !t->is_string()) {
       return LineError(path, line_no, "missing string field \"text\"");
     }
     if (!first) joined += "\n\n";
-    joined += t->as_string();
+    joined += t->get_ref<const std::string&>();
     first = false;
     return absl::OkStatus();
   }));
@@ -201,24 +201,25 @@ absl::StatusOr<std::vector<InstructionExample>> LoadInstructionJsonl(
   }
   ASSIGN_OR_RETURN(std::string data, ReadFile(path));
   std::vector<InstructionExample> out;
-  RETURN_IF_ERROR(ForEachJsonLine(path, data, [&](int64_t line_no, const json::Value& v) {
-    const json::Value* instruction = v.Find("instruction");
-    const json::Value* output = v.Find("output");
-    const json::Value* input = v.Find("input");
-    if (instruction == nullptr || !instruction->is_string()) {
+  RETURN_IF_ERROR(ForEachJsonLine(path, data, [&](int64_t line_no, const Json& v) {
+    auto instruction = v.find("instruction");
+    auto output = v.find("output");
+    auto input = v.find("input");
+    if (instruction == v.end() || !instruction->is_string()) {
       return LineError(path, line_no, "missing string field \"instruction\"");
     }
-    if (output == nullptr || !output->is_string()) {
+    if (output == v.end() || !output->is_string()) {
       return LineError(path, line_no, "missing string field \"output\"");
     }
-    if (input != nullptr && !input->is_null() && !input->is_string()) {
+    if (input != v.end() && !input->is_null() && !input->is_string()) {
       return LineError(path, line_no, "field \"input\" must be a string");
     }
     const std::string input_text =
-        (input != nullptr && input->is_string()) ? input->as_string() : std::string();
-    auto prompt = tokenizer.Encode(AlpacaPrompt(instruction->as_string(), input_text));
+        (input != v.end() && input->is_string()) ? input->get<std::string>() : std::string();
+    auto prompt = tokenizer.Encode(
+        AlpacaPrompt(instruction->get_ref<const std::string&>(), input_text));
     if (!prompt.ok()) return LineError(path, line_no, prompt.status().message());
-    auto response = tokenizer.Encode(output->as_string());
+    auto response = tokenizer.Encode(output->get_ref<const std::string&>());
     if (!response.ok()) return LineError(path, line_no, response.status().message());
 
     InstructionExample ex;

@@ -8,6 +8,7 @@ PKGS=(
   libtorch-dev libopenblas0-pthread
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev
+  nlohmann-json3-dev
   libgtest-dev libgmock-dev googletest
   prometheus-cpp-dev
   libsqlite3-dev

@@ -49,8 +49,8 @@ TEST(ModelConfigTest, LoadsStories260K) {
   EXPECT_EQ(c->eos_token_id, 2);
   EXPECT_FALSE(c->quantization.present);
   ASSERT_TRUE(c->raw.is_object());
-  ASSERT_NE(c->raw.Find("torch_dtype"), nullptr);
-  EXPECT_EQ(c->raw.Find("torch_dtype")->as_string(), "float32");
+  ASSERT_TRUE(c->raw.contains("torch_dtype"));
+  EXPECT_EQ(c->raw.value("torch_dtype", ""), "float32");
 }
 
 TEST(ModelConfigTest, LoadsEqatRef7mWithDerivedHeadDim) {

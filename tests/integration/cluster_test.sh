@@ -111,7 +111,7 @@ else bad "blocks completed: workers '$w0_blocks' + '$w1_blocks' vs coordinator '
 
 # 3. pipelined completes
 pipe_json=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --out "$WORK/pipe" --schedule pipelined --wait --json --progress=false | tail -n 1)
-if echo "$pipe_json" | grep -q '"state":"succeeded"'; then
+if echo "$pipe_json" | grep -q '"state":"SUCCEEDED"'; then
   ok "pipelined schedule completes: $(echo "$pipe_json" | grep -o '"ppl":[0-9.e+-]*') (sequential: $seq_ppl)"
 else bad "pipelined: $pipe_json"; fi
 # ... and its stages overlapped: stage 0 streamed to stage 1 while training (MREM-P)
@@ -124,13 +124,13 @@ else bad "pipelined: no 'streams to stage 1 while training' event for $pipe_id";
 # 4. cancel mid-job, then the next job succeeds
 cid=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --samples 256 --out "$WORK/cancel" --json | grep -o '"id":"[^"]*"' | cut -d'"' -f4)
 for _ in $(seq 1 100); do
-  "$EQAT" status --coordinator "$C" "$cid" --json | grep -q '"state":"running"' && break
+  "$EQAT" status --coordinator "$C" "$cid" --json | grep -q '"state":"RUNNING"' && break
   sleep 0.2
 done
 "$EQAT" cancel --coordinator "$C" "$cid" > /dev/null
 cstate=$("$EQAT" status --coordinator "$C" "$cid" --json)
 next_json=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --out "$WORK/after-cancel" --wait --json --progress=false | tail -n 1)
-if echo "$cstate" | grep -q '"state":"cancelled"' && echo "$next_json" | grep -q '"state":"succeeded"' &&
+if echo "$cstate" | grep -q '"state":"CANCELLED"' && echo "$next_json" | grep -q '"state":"SUCCEEDED"' &&
    [ ! -e "$WORK/cancel" ]; then
   ok "cancel mid-job ($cid cancelled, no output written) and the next job succeeds"
 else bad "cancel: $cstate / next: $next_json"; fi

@@ -14,8 +14,8 @@ bool IsInstructionJsonl(const std::string& path) {
   std::string line;
   while (std::getline(in, line)) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto v = json::Parse(line);
-    return v.ok() && v->Find("instruction") != nullptr;
+    auto v = ParseJson(line);
+    return v.ok() && v->contains("instruction");
   }
   return false;
 }

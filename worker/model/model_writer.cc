@@ -16,21 +16,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-json::Value QuantConfigJson(const QuantizationConfig& qc, kernels::ZerosFormat zeros) {
-  json::Value q = json::Value::Object();
-  q.Set("quant_method", json::Value::String("gptq"));
-  q.Set("bits", json::Value::Int(qc.bits));
-  q.Set("group_size", json::Value::Int(qc.group_size));
-  q.Set("sym", json::Value::Bool(false));
-  q.Set("desc_act", json::Value::Bool(false));
-  q.Set("damp_percent", json::Value::Number(0.01));
-  q.Set("true_sequential", json::Value::Bool(true));
-  q.Set("checkpoint_format",
-        json::Value::String(zeros == kernels::ZerosFormat::kV1 ? "gptq" : "gptq_v2"));
-  json::Value meta = json::Value::Object();
-  meta.Set("quantizer", json::Value::String("eqat"));
-  q.Set("meta", std::move(meta));
-  return q;
+Json QuantConfigJson(const QuantizationConfig& qc, kernels::ZerosFormat zeros) {
+  return {{"quant_method", "gptq"},
+          {"bits", qc.bits},
+          {"group_size", qc.group_size},
+          {"sym", false},
+          {"desc_act", false},
+          {"damp_percent", 0.01},
+          {"true_sequential", true},
+          {"checkpoint_format", zeros == kernels::ZerosFormat::kV1 ? "gptq" : "gptq_v2"},
+          {"meta", {{"quantizer", "eqat"}}}};
 }
 
 absl::Status AppendLinear(const Linear& lin, const std::string& prefix, kernels::ZerosFormat zeros,
@@ -56,11 +51,11 @@ absl::Status AppendLinear(const Linear& lin, const std::string& prefix, kernels:
 absl::Status WriteInto(const LlamaModel& model, const std::string& source_dir,
                        const std::string& dir, const WriteOptions& o) {
   const ModelConfig& cfg = model.config();
-  json::Value config = cfg.raw.is_object() ? cfg.raw : json::Value::Object();
+  Json config = cfg.raw.is_object() ? cfg.raw : Json::object();
   if (cfg.quantization.present) {
-    config.Set("quantization_config", QuantConfigJson(cfg.quantization, o.zeros));
+    config["quantization_config"] = QuantConfigJson(cfg.quantization, o.zeros);
   }
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "config.json"), json::Serialize(config, 2) + "\n"));
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "config.json"), DumpJson(config, 2) + "\n"));
 
   std::vector<TensorToWrite> tensors;
   tensors.push_back(ToWrite("model.embed_tokens.weight", model.embed_tokens(), DType::kF32));
@@ -87,7 +82,7 @@ absl::Status WriteInto(const LlamaModel& model, const std::string& source_dir,
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, f), bytes));
   }
   if (!o.summary.is_null()) {
-    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "eqat.json"), json::Serialize(o.summary, 2) + "\n"));
+    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "eqat.json"), DumpJson(o.summary, 2) + "\n"));
   }
   return absl::OkStatus();
 }

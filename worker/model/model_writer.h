@@ -24,7 +24,7 @@ namespace eqat {
 struct WriteOptions {
   kernels::ZerosFormat zeros = kernels::ZerosFormat::kV2;
   bool overwrite = false;   // replace a non-empty out_dir
-  json::Value summary;      // written as eqat.json when not null
+  Json summary;             // written as eqat.json when not null
 };
 
 // CheckOutputDir / CheckOutputNotSource: common/output_dir.h.

@@ -1,5 +1,7 @@
 #include "worker/stage/block_files.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
@@ -22,18 +24,18 @@ std::string BlockReportPath(const std::string& job_dir, int block) {
   return JoinPath(job_dir, absl::StrFormat("blocks/block_%04d.json", block));
 }
 
-absl::Status WriteBlockReport(const std::string& job_dir, const json::Value& report) {
-  const json::Value* b = report.Find("block");
-  if (b == nullptr || !b->is_integer()) return absl::InvalidArgumentError("block report: no block");
-  return WriteFileAtomic(BlockReportPath(job_dir, static_cast<int>(b->as_int())),
-                         json::Serialize(report) + "\n");
+absl::Status WriteBlockReport(const std::string& job_dir, const Json& report) {
+  std::optional<int64_t> block =
+      report.is_object() && report.contains("block") ? JsonInt64(report["block"]) : std::nullopt;
+  if (!block.has_value()) return absl::InvalidArgumentError("block report: no block");
+  return WriteFileAtomic(BlockReportPath(job_dir, static_cast<int>(*block)), DumpJson(report) + "\n");
 }
 
-absl::StatusOr<json::Value> ReadBlockReport(const std::string& job_dir, int block) {
+absl::StatusOr<Json> ReadBlockReport(const std::string& job_dir, int block) {
   std::string path = BlockReportPath(job_dir, block);
-  if (!PathExists(path)) return json::Value();
+  if (!PathExists(path)) return Json();
   ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  absl::StatusOr<json::Value> v = json::Parse(text);
+  absl::StatusOr<Json> v = ParseJson(text);
   if (!v.ok()) return absl::DataLossError(absl::StrCat(path, ": ", v.status().message()));
   return v;
 }

@@ -34,9 +34,9 @@ uint64_t Fnv1a64(const std::string& bytes);
 // timings, so reruns write the same bytes): job_dir/blocks/block_I.json.
 // Finalize gathers them into the output's eqat.json.
 std::string BlockReportPath(const std::string& job_dir, int block);
-absl::Status WriteBlockReport(const std::string& job_dir, const json::Value& report);
+absl::Status WriteBlockReport(const std::string& job_dir, const Json& report);
 // The report of `block`; null when the file is absent.
-absl::StatusOr<json::Value> ReadBlockReport(const std::string& job_dir, int block);
+absl::StatusOr<Json> ReadBlockReport(const std::string& job_dir, int block);
 
 }  // namespace eqat
 

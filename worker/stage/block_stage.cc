@@ -32,15 +32,13 @@ void MapStore(ActivationStore* s, int64_t batch, const Block& b, const ModelConf
 
 }  // namespace
 
-json::Value BlockReportJson(const BlockReport& r) {
-  json::Value b = json::Value::Object();
-  b.Set("block", json::Value::Int(r.block));
-  b.Set("output_mse", json::Value::Number(r.output_mse));
+Json BlockReportJson(const BlockReport& r) {
+  Json b = {{"block", r.block}, {"output_mse", r.output_mse}};
   if (!std::isnan(r.train_loss)) {
-    b.Set("init_val_loss", json::Value::Number(r.init_val_loss));
-    b.Set("train_loss", json::Value::Number(r.train_loss));
-    b.Set("val_loss", json::Value::Number(r.val_loss));
-    b.Set("attempts", json::Value::Int(r.attempts));
+    b["init_val_loss"] = r.init_val_loss;
+    b["train_loss"] = r.train_loss;
+    b["val_loss"] = r.val_loss;
+    b["attempts"] = r.attempts;
   }
   return b;
 }

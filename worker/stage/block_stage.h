@@ -51,7 +51,7 @@ struct StageActivations {
 
 // A block's report as stored beside its file (block_files.h): losses and
 // attempts, no timings.
-json::Value BlockReportJson(const BlockReport& r);
+Json BlockReportJson(const BlockReport& r);
 
 // Computes the inputs of block `upto` from the calibration text.
 absl::StatusOr<StageActivations> ComputeInputsFromCalibration(const BlockStageRequest& r, int upto);

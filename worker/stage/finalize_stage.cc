@@ -41,13 +41,13 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
     ASSIGN_OR_RETURN(eval_tokens, LoadTokens(r.eval_text, *tok, cfg.vocab_size));
   }
   bool run_e2e = r.method == QuantMethod::kEfficientQat && r.e2e && !r.e2e_data.empty();
-  json::Value summary = r.summary.is_null() ? json::Value::Object() : r.summary;
-  json::Value reports = json::Value::Array();
+  Json summary = r.summary.is_null() ? Json::object() : r.summary;
+  Json reports = Json::array();
   for (int i = 0; i < n; ++i) {
-    ASSIGN_OR_RETURN(json::Value rep, ReadBlockReport(r.job_dir, i));
-    if (!rep.is_null()) reports.Push(std::move(rep));
+    ASSIGN_OR_RETURN(Json rep, ReadBlockReport(r.job_dir, i));
+    if (!rep.is_null()) reports.push_back(std::move(rep));
   }
-  if (!reports.as_array().empty()) summary.Set("blocks", std::move(reports));
+  if (!reports.empty()) summary["blocks"] = std::move(reports);
   if (run_e2e) {
     if (!eval_tokens.empty()) {
       stage("eval");
@@ -64,13 +64,11 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
     ASSIGN_OR_RETURN(E2eResult er, TrainE2eQp(model.get(), data, eo));
     res.e2e_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.e2e_steps = er.steps;
-    json::Value e = json::Value::Object();
-    e.Set("steps", json::Value::Int(er.steps));
-    e.Set("first_loss", json::Value::Number(er.first_loss));
-    e.Set("last_loss", json::Value::Number(er.last_loss));
-    e.Set("data", json::Value::String(kind));
-    e.Set("examples", json::Value::Int(static_cast<int64_t>(data.size())));
-    summary.Set("e2e", std::move(e));
+    summary["e2e"] = {{"steps", er.steps},
+                      {"first_loss", er.first_loss},
+                      {"last_loss", er.last_loss},
+                      {"data", kind},
+                      {"examples", static_cast<int64_t>(data.size())}};
   }
   stage("write");
   WriteOptions wo;

@@ -37,7 +37,7 @@ struct FinalizeRequest {
   int64_t batch_size = 4;
   kernels::ZerosFormat zeros = kernels::ZerosFormat::kV2;
   bool overwrite = false;
-  json::Value summary;           // written as eqat.json
+  Json summary;                  // written as eqat.json
   std::function<void(const std::string& stage)> on_stage;  // "e2e-qp", "write", "eval"
 };
 

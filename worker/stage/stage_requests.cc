@@ -64,18 +64,15 @@ FinalizeRequest FinalizeRequestFor(const v1::JobSpec& s, const std::string& job_
   r.batch_size = s.batch();
   r.zeros = s.zeros() == "v1" ? kernels::ZerosFormat::kV1 : kernels::ZerosFormat::kV2;
   r.overwrite = s.overwrite();
-  json::Value summary = json::Value::Object();
-  summary.Set("method", json::Value::String(s.method()));
-  summary.Set("source_model", json::Value::String(s.model_dir()));
-  summary.Set("bits", json::Value::Int(s.bits()));
-  summary.Set("group", json::Value::Int(s.group_size()));
-  summary.Set("samples", json::Value::Int(s.calib_path().empty() ? 0 : s.samples()));
-  summary.Set("seqlen", json::Value::Int(s.seqlen()));
-  summary.Set("seed", json::Value::Int(static_cast<int64_t>(s.seed())));
-  summary.Set("epochs", json::Value::Int(s.epochs()));
-  summary.Set("schedule", json::Value::String(s.schedule() == v1::PIPELINED ? "pipelined"
-                                                                             : "sequential"));
-  r.summary = summary;
+  r.summary = {{"method", s.method()},
+               {"source_model", s.model_dir()},
+               {"bits", s.bits()},
+               {"group", s.group_size()},
+               {"samples", s.calib_path().empty() ? int64_t{0} : s.samples()},
+               {"seqlen", s.seqlen()},
+               {"seed", s.seed()},
+               {"epochs", s.epochs()},
+               {"schedule", s.schedule() == v1::PIPELINED ? "pipelined" : "sequential"}};
   return r;
 }
 

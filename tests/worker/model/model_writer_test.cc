@@ -35,13 +35,13 @@ TEST(ModelWriterTest, QuantizedFolderLoadsBackBitExactly) {
     ASSERT_TRUE(WriteModelFolder(*q, testing::StoriesDir(), out, WriteOptions{}).ok());
     auto cfg_text = ReadFile(out + "/config.json");
     ASSERT_TRUE(cfg_text.ok());
-    auto cfg = json::Parse(*cfg_text);
+    auto cfg = ParseJson(*cfg_text);
     ASSERT_TRUE(cfg.ok());
-    const json::Value* qc = cfg->Find("quantization_config");
-    ASSERT_NE(qc, nullptr);
-    EXPECT_EQ(qc->Find("bits")->as_int(), bits);
-    EXPECT_EQ(qc->Find("group_size")->as_int(), -1);
-    EXPECT_EQ(qc->Find("checkpoint_format")->as_string(), "gptq_v2");
+    ASSERT_TRUE(cfg->contains("quantization_config"));
+    const Json& qc = cfg->at("quantization_config");
+    EXPECT_EQ(qc.value("bits", 0), bits);
+    EXPECT_EQ(qc.value("group_size", 0), -1);
+    EXPECT_EQ(qc.value("checkpoint_format", ""), "gptq_v2");
     EXPECT_TRUE(PathExists(out + "/tokenizer.model"));
 
     auto back = LlamaModel::Load(out);

@@ -95,14 +95,14 @@ TEST_F(JobStagesTest, SameSpecSameBytesAnotherSeedAnotherModel) {
   EXPECT_NE(File(a, "model.safetensors"), File(c, "model.safetensors"));
 
   // eqat.json holds the settings, every block's report and E2E-QP's losses.
-  auto summary = json::Parse(File(a, "eqat.json"));
+  auto summary = ParseJson(File(a, "eqat.json"));
   ASSERT_TRUE(summary.ok()) << summary.status();
-  ASSERT_NE(summary->Find("blocks"), nullptr);
-  ASSERT_EQ(summary->Find("blocks")->as_array().size(), 5u);
-  EXPECT_NE(summary->Find("blocks")->as_array()[4].Find("val_loss"), nullptr);
-  ASSERT_NE(summary->Find("e2e"), nullptr);
-  EXPECT_EQ(summary->Find("e2e")->Find("steps")->as_int(), 4);
-  EXPECT_EQ(summary->Find("seed")->as_int(), 5);
+  ASSERT_TRUE(summary->contains("blocks"));
+  ASSERT_EQ((*summary)["blocks"].size(), 5u);
+  EXPECT_TRUE((*summary)["blocks"][4].contains("val_loss"));
+  ASSERT_TRUE(summary->contains("e2e"));
+  EXPECT_EQ((*summary)["e2e"]["steps"], 4);
+  EXPECT_EQ((*summary)["seed"], 5);
   // The scratch folder is gone; only the three outputs remain.
   int entries = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir_)) entries += e.is_directory() ? 1 : 100;
