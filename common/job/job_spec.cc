@@ -25,6 +25,19 @@ std::string FieldName(const std::string& field, FieldStyle style) {
   return absl::StrCat("--", name);
 }
 
+absl::Status CheckSpecComplete(const v1::JobSpec& spec) {
+  const auto* desc = spec.GetDescriptor();
+  const auto* refl = spec.GetReflection();
+  for (int i = 0; i < desc->field_count(); ++i) {
+    const auto* f = desc->field(i);
+    if (f->has_presence() && !refl->HasField(spec, f)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "spec.", f->name(), " is unset: workers take only specs the coordinator validated"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool InAllowedRoots(const std::string& path, const std::vector<std::string>& roots) {
   std::error_code ec;
   fs::path p = fs::weakly_canonical(fs::path(path), ec);

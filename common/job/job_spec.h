@@ -55,6 +55,12 @@ struct ValidatedJob {
 
 absl::StatusOr<ValidatedJob> ValidateJobSpec(const v1::JobSpec& spec, const JobSpecRules& rules);
 
+// For workers, which take specs that the coordinator validated: OK when
+// every optional field of `spec` is set (as ValidateJobSpec leaves it);
+// else FailedPrecondition naming the first unset field, so a worker never
+// falls back to a default of its own (e.g. a coordinator of another version).
+absl::Status CheckSpecComplete(const v1::JobSpec& spec);
+
 // True when `path` (made absolute, symlinks resolved) lies in one of `roots`.
 bool InAllowedRoots(const std::string& path, const std::vector<std::string>& roots);
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/byte_size.h"
+#include "common/job/job_spec.h"
 #include "common/metrics_exposer.h"
 #include "common/process_metrics.h"
 #include "common/rpc/grpc_status.h"
@@ -446,11 +447,12 @@ struct WorkerDaemon::Impl {
     v1::StageFinished fin;
     absl::Status st;
     try {
-      if (a.kind() == v1::FINALIZE) {
+      st = CheckSpecComplete(a.spec());  // the worker defaults nothing itself
+      if (st.ok() && a.kind() == v1::FINALIZE) {
         auto res = RunFinalizeAssignment(a, device);
         st = res.status();
         if (res.ok()) *fin.mutable_result() = *res;
-      } else {
+      } else if (st.ok()) {
         st = RunBlockAp(&a, device, cache);
       }
     } catch (const AbortedByCoordinator&) {

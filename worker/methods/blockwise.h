@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/job/job_defaults.h"
 #include "kernels/quantizer.h"
 #include "worker/methods/activation_store.h"
 #include "worker/methods/block_ap.h"
@@ -46,7 +47,7 @@ struct BlockReport {
 struct BlockwiseOptions {
   QuantMethod method = QuantMethod::kRtn;
   kernels::QuantSpec spec;
-  int64_t batch_size = 4;  // windows per forward pass (fp/quant passes, GPTQ)
+  int64_t batch_size = job_defaults::kBatch;  // windows per forward pass (fp/quant passes, GPTQ)
   GptqOptions gptq;
   BlockApOptions block_ap;  // spec is taken from `spec`
   ActivationStoreOptions cache;

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/job/job_defaults.h"
 #include "common/json.h"
 #include "worker/methods/activation_store.h"
 #include "worker/methods/blockwise.h"
@@ -33,8 +34,9 @@ struct BlockStageRequest {
   int resume_from_block = 0;     // blocks before it are packed on disk
   BlockwiseOptions options;      // method, spec, Block-AP, cache, callbacks
   std::string calib_path;        // used when inputs are computed here
-  int64_t samples = 128;
-  int64_t seqlen = 2048;
+  // Built by BlockStageRequestFor (stage_requests.h) from a validated spec.
+  int64_t samples = job_defaults::kSamples;
+  int64_t seqlen = job_defaults::kMaxSeqlen;
   uint64_t seed = 0;
   // Called after each block file is written (path, FNV-1a 64 checksum).
   std::function<void(int, const std::string&, uint64_t)> on_block_written;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/job/job_defaults.h"
 #include "common/json.h"
 #include "kernels/packed_linear.h"
 #include "worker/methods/blockwise.h"
@@ -27,14 +28,15 @@ struct FinalizeRequest {
   QuantMethod method = QuantMethod::kEfficientQat;
   bool e2e = true;               // efficientqat only
   std::string e2e_data;          // empty: skip E2E-QP
-  int64_t e2e_samples = 128;
-  int64_t e2e_seqlen = 2048;
+  // Built by FinalizeRequestFor (stage_requests.h) from a validated spec.
+  int64_t e2e_samples = job_defaults::kSamples;
+  int64_t e2e_seqlen = job_defaults::kMaxSeqlen;
   uint64_t seed = 0;
   E2eOptions e2e_options;
   std::string eval_text;
   int64_t eval_seqlen = 0;
   int64_t eval_max_windows = 0;
-  int64_t batch_size = 4;
+  int64_t batch_size = job_defaults::kBatch;
   kernels::ZerosFormat zeros = kernels::ZerosFormat::kV2;
   bool overwrite = false;
   Json summary;                  // written as eqat.json

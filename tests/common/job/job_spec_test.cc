@@ -74,6 +74,10 @@ TEST_F(SpecValidationTest, FillsEveryDefault) {
     const auto* f = desc->field(i);
     if (f->has_presence()) EXPECT_TRUE(d.GetReflection()->HasField(d, f)) << f->name();
   }
+  EXPECT_TRUE(CheckSpecComplete(d).ok());
+  absl::Status raw = CheckSpecComplete(s);
+  EXPECT_EQ(raw.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(raw.message()).find("spec.bits is unset"), std::string::npos) << raw;
   // Validating a validated spec changes nothing.
   auto again = Wire(d);
   ASSERT_TRUE(again.ok()) << again.status();
