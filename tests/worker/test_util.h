@@ -4,6 +4,9 @@
 
 #include <torch/torch.h>
 
+#include <stdlib.h>
+
+#include <filesystem>
 #include <string>
 
 #include "common/compute_env.h"
@@ -26,6 +29,27 @@ class ThreadCountGuard {
 
  private:
   int saved_;
+};
+
+// A fresh folder under /tmp for one test, removed with everything in it.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& prefix = "eqat-test") {
+    std::string tmpl = "/tmp/" + prefix + ".XXXXXX";
+    char* p = mkdtemp(tmpl.data());
+    path_ = p != nullptr ? p : "";
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  // Empty when the folder could not be made.
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
 };
 
 }  // namespace eqat::testing

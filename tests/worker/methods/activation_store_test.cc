@@ -2,6 +2,7 @@
 // (unlinked) spill file, or straddle the two; argument and spill-dir errors
 // come back as statuses.
 #include "worker/methods/activation_store.h"
+#include "tests/worker/test_util.h"
 
 #include <dirent.h>
 #include <gtest/gtest.h>
@@ -34,13 +35,11 @@ int CountEntries(const std::string& dir) {
 class ActivationStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/eqat-store-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(scratch_.path().empty());
+    dir_ = scratch_.path();
     torch::manual_seed(1);
     data_ = torch::randn({kN, 4, 8});
   }
-  void TearDown() override { rmdir(dir_.c_str()); }
 
   ActivationStoreOptions Opts(int64_t budget) const {
     ActivationStoreOptions o;
@@ -78,6 +77,7 @@ class ActivationStoreTest : public ::testing::Test {
     EXPECT_TRUE(torch::equal(s->Read(0, kN), data_));
   }
 
+  testing::ScratchDir scratch_{"eqat-store-test"};
   std::string dir_;
   torch::Tensor data_;
 };

@@ -244,9 +244,8 @@ TEST(MaskedLmLossTest, IgnoresMaskedTargetsAndMatchesHandComputedCrossEntropy) {
 class QPeftTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/eqat-qpeft-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(scratch_.path().empty());
+    dir_ = scratch_.path();
     path_ = dir_ + "/instructions.jsonl";
     std::ofstream f(path_);
     f << R"({"instruction": "Tell a short story about a cat.", "output": "Once upon a time, there was a little cat named Tom."})"
@@ -258,10 +257,7 @@ class QPeftTest : public ::testing::Test {
     tok_ = StoriesTokenizer();
     ASSERT_NE(tok_, nullptr);
   }
-  void TearDown() override {
-    unlink(path_.c_str());
-    rmdir(dir_.c_str());
-  }
+  testing::ScratchDir scratch_{"eqat-qpeft"};
   std::string dir_, path_;
   std::unique_ptr<Tokenizer> tok_;
 };

@@ -21,13 +21,8 @@ namespace {
 class JobStagesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/eqat-stages-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    ASSERT_FALSE(scratch_.path().empty());
+    dir_ = scratch_.path();
   }
 
   v1::JobSpec Spec(const std::string& out, uint64_t seed) const {
@@ -79,6 +74,7 @@ class JobStagesTest : public ::testing::Test {
     return b.ok() ? *b : "";
   }
 
+  testing::ScratchDir scratch_{"eqat-stages-test"};
   std::string dir_;
 };
 
