@@ -105,11 +105,8 @@ class WorkerTransportImpl : public WorkerTransport {
       return std::unique_ptr<ActivationReceiver>(new PeekedReceiver(std::move(rx), std::move(first)));
     }
 #if defined(EQAT_WITH_NCCL)
-    NcclLinkConfig link;
-    link.unique_id = TensorToId(first->tensor, static_cast<size_t>(first->index));
-    link.rank = 1;
-    link.peer_rank = 0;
-    link.device = config_.cuda_device;
+    NcclLinkConfig link =
+        Link(TensorToId(first->tensor, static_cast<size_t>(first->index)), /*rank=*/1);
     ASSIGN_OR_RETURN(auto nccl_rx, NcclActivationTransport::CreateReceiver(link, config_.options));
     return std::unique_ptr<ActivationReceiver>(new NcclStreamReceiver(std::move(rx), std::move(nccl_rx)));
 #else
@@ -129,11 +126,7 @@ class WorkerTransportImpl : public WorkerTransport {
     f.index = static_cast<int64_t>(id.size());  // the id's length in bytes
     f.tensor = IdToTensor(id);
     RETURN_IF_ERROR(tcp->Send(f));
-    NcclLinkConfig link;
-    link.unique_id = id;
-    link.rank = 0;
-    link.peer_rank = 1;
-    link.device = config_.cuda_device;
+    NcclLinkConfig link = Link(id, /*rank=*/0);
     ASSIGN_OR_RETURN(auto nccl_tx, NcclActivationTransport::CreateSender(link, config_.options));
     return std::unique_ptr<ActivationSender>(new NcclStreamSender(std::move(tcp), std::move(nccl_tx)));
 #else
@@ -142,6 +135,17 @@ class WorkerTransportImpl : public WorkerTransport {
   }
 
  private:
+#if defined(EQAT_WITH_NCCL)
+  // The two-rank link of one stream: the sender is rank 0, the receiver 1.
+  NcclLinkConfig Link(std::string unique_id, int rank) const {
+    NcclLinkConfig link;
+    link.unique_id = std::move(unique_id);
+    link.rank = rank;
+    link.peer_rank = 1 - rank;
+    link.device = config_.cuda_device;
+    return link;
+  }
+#endif
   std::unique_ptr<TcpActivationListener> listener_;
   const TransportConfig config_;
   const bool nccl_;
