@@ -1,5 +1,5 @@
 // The `eqat` CLI commands in local mode (no cluster): eval, quantize,
-// generate, inspect. Each takes an options struct (filled from flags by
+// generate, inspect, convert. Each takes an options struct (filled from flags by
 // main.cc), writes human output and, with `json`, a one-line JSON summary as
 // the last line of `out`. Errors come back as Status; ExitCodeFor maps them
 // (2 for bad input: InvalidArgument, NotFound, PermissionDenied,
@@ -47,6 +47,16 @@ struct GenerateOptions {
   bool json = false;
 };
 
+// `eqat convert`: a quantized folder rewritten in another format.
+struct ConvertOptions {
+  std::string model;             // quantized folder (any format eqat reads)
+  std::string out;
+  std::string format = "gptq";   // gptq | awq | compressed-tensors
+  std::string zeros = "v2";      // gptq only: v2 | v1
+  bool overwrite = false;
+  bool json = false;
+};
+
 struct InspectOptions {
   std::string model;
   bool json = false;
@@ -56,6 +66,7 @@ absl::Status RunEval(const EvalOptions& o, std::ostream& out);
 absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out);
 absl::Status RunGenerate(const GenerateOptions& o, std::ostream& out);
 absl::Status RunInspect(const InspectOptions& o, std::ostream& out);
+absl::Status RunConvert(const ConvertOptions& o, std::ostream& out);
 
 int ExitCodeFor(const absl::Status& s);
 

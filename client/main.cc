@@ -10,6 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "client/commands.h"
+#include "common/version.h"
 #ifdef EQAT_WITH_SERVICE
 #include "client/remote_commands.h"
 #endif
@@ -35,6 +36,7 @@ ABSL_FLAG(std::string, eval_text, "", "after quantizing, evaluate fp and quantiz
 ABSL_FLAG(int64_t, eval_seqlen, 0, "window length for --eval-text (unset: min(2048, max_position_embeddings))");
 ABSL_FLAG(int64_t, eval_max_windows, eqat::job_defaults::kEvalMaxWindows, "at most this many --eval-text windows (0: all)");
 ABSL_FLAG(std::string, zeros, eqat::job_defaults::kZeros, "zero-point format written: v2 (as is, EfficientQAT) or v1 (GPTQ zero-1)");
+ABSL_FLAG(std::string, format, eqat::job_defaults::kFormat, "checkpoint format written: gptq, awq (4-bit only) or compressed-tensors (pack-quantized)");
 ABSL_FLAG(bool, overwrite, false, "replace a non-empty --out folder");
 ABSL_FLAG(bool, progress, true, "show a progress bar on a terminal");
 ABSL_FLAG(int32_t, threads, 0, "compute threads (0: all cores)");
@@ -182,6 +184,22 @@ absl::Status DoInspect(const eqat::ParsedArgs&) {
   return eqat::RunInspect(o, std::cout);
 }
 
+absl::Status DoVersion(const eqat::ParsedArgs&) {
+  std::cout << "eqat " << eqat::kEqatVersion << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status DoConvert(const eqat::ParsedArgs&) {
+  eqat::ConvertOptions o;
+  o.model = absl::GetFlag(FLAGS_model);
+  o.out = absl::GetFlag(FLAGS_out);
+  o.format = absl::GetFlag(FLAGS_format);
+  o.zeros = absl::GetFlag(FLAGS_zeros);
+  o.overwrite = absl::GetFlag(FLAGS_overwrite);
+  o.json = absl::GetFlag(FLAGS_json);
+  return eqat::RunConvert(o, std::cout);
+}
+
 const std::map<std::string, Command>& Commands() {
   static const auto* cmds = new std::map<std::string, Command>{
       {"eval", {"perplexity of a model (fp or quantized) on a text",
@@ -202,6 +220,9 @@ const std::map<std::string, Command>& Commands() {
       {"generate", {"greedy text continuation of a prompt",
                     {"model", "prompt", "max_new_tokens", "bos", "json", "threads"}, DoGenerate}},
       {"inspect", {"summarise a model folder", {"model", "json"}, DoInspect}},
+      {"convert", {"rewrite a quantized folder in another format (gptq, awq, compressed-tensors)",
+                   {"model", "out", "format", "zeros", "overwrite", "json", "threads"}, DoConvert}},
+      {"version", {"print eqat's version", {}, DoVersion}},
   };
   return *cmds;
 }

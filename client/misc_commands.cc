@@ -59,10 +59,13 @@ absl::Status RunInspect(const InspectOptions& o, std::ostream& out) {
   ASSIGN_OR_RETURN(ModelConfig cfg, LoadModelConfig(o.model));
   ASSIGN_OR_RETURN(auto st, SafetensorsModel::Open(o.model));
   int64_t params = 0, bytes = 0;
+  Json dtype_bytes = Json::object();
   for (const std::string& n : st->names()) {
     const TensorInfo* t = st->Find(n);
     params += t->numel();
     bytes += static_cast<int64_t>(t->nbytes());
+    std::string d(DTypeName(t->dtype));
+    dtype_bytes[d] = dtype_bytes.value(d, int64_t{0}) + static_cast<int64_t>(t->nbytes());
   }
   out << absl::StrFormat(
       "%s (%s): %d layers, hidden %d, intermediate %d, heads %d/%d kv, head_dim %d, vocab %d\n",
@@ -71,19 +74,22 @@ absl::Status RunInspect(const InspectOptions& o, std::ostream& out) {
   out << absl::StrFormat("%d tensors, %d stored elements, %.2f MiB\n", st->names().size(), params,
                          bytes / 1048576.0);
   if (cfg.quantization.present) {
-    out << absl::StrFormat("quantized: %s W%dg%d, %s zero points\n", cfg.quantization.quant_method,
-                           cfg.quantization.bits, cfg.quantization.group_size,
-                           cfg.quantization.checkpoint_format);
+    out << absl::StrFormat("quantized: %s W%dg%d, checkpoint format %s\n",
+                           cfg.quantization.quant_method, cfg.quantization.bits,
+                           cfg.quantization.group_size, cfg.quantization.checkpoint_format);
   }
   if (o.json) {
     Json j = {{"model_type", cfg.model_type},
               {"layers", cfg.num_hidden_layers},
               {"tensors", st->names().size()},
               {"bytes", bytes},
+              {"bytes_by_dtype", dtype_bytes},
               {"quantized", cfg.quantization.present}};
     if (cfg.quantization.present) {
       j["bits"] = cfg.quantization.bits;
       j["group"] = cfg.quantization.group_size;
+      j["quant_method"] = cfg.quantization.quant_method;
+      j["checkpoint_format"] = cfg.quantization.checkpoint_format;
     }
     out << DumpJson(j) << "\n";
   }

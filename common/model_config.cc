@@ -277,8 +277,106 @@ absl::Status ParseTokenIds(const FieldReader& r, ModelConfig* c) {
   return absl::OkStatus();
 }
 
-absl::Status ParseQuantization(const FieldReader& r, const std::string& where,
-                               ModelConfig* c) {
+absl::Status CheckBitsAndGroup(const FieldReader& q, const char* bits_key, int64_t bits,
+                               const char* group_key, int64_t group) {
+  if (bits != 2 && bits != 3 && bits != 4 && bits != 8) {
+    return q.Error(bits_key, absl::StrCat(bits, " is not supported (2, 3, 4, 8)"));
+  }
+  if (group != 32 && group != 64 && group != 128 && group != -1) {
+    return q.Error(group_key, absl::StrCat(group, " is not supported (32, 64, 128, -1)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseGptq(const FieldReader& q, QuantizationConfig* out) {
+  int64_t bits = 0, group = 0;
+  RETURN_IF_ERROR(q.Int("bits", true, &bits));
+  RETURN_IF_ERROR(q.Int("group_size", true, &group));
+  RETURN_IF_ERROR(CheckBitsAndGroup(q, "bits", bits, "group_size", group));
+  out->bits = static_cast<int>(bits);
+  out->group_size = static_cast<int>(group);
+  RETURN_IF_ERROR(q.Bool("desc_act", &out->desc_act));
+  if (out->desc_act) return q.Error("desc_act", "true is not supported (no act-order)");
+  RETURN_IF_ERROR(q.Bool("sym", &out->sym));
+  out->checkpoint_format = "gptq";
+  RETURN_IF_ERROR(q.String("checkpoint_format", false, &out->checkpoint_format));
+  if (out->checkpoint_format != "gptq" && out->checkpoint_format != "gptq_v2") {
+    return q.Error("checkpoint_format", absl::StrCat("'", out->checkpoint_format,
+                                                     "' is not supported (gptq, gptq_v2)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseAwq(const FieldReader& q, QuantizationConfig* out) {
+  int64_t bits = 0, group = 0;
+  RETURN_IF_ERROR(q.Int("bits", false, &bits));
+  if (q.Get("bits") == nullptr) RETURN_IF_ERROR(q.Int("w_bit", true, &bits));
+  RETURN_IF_ERROR(q.Int("group_size", false, &group));
+  if (q.Get("group_size") == nullptr) RETURN_IF_ERROR(q.Int("q_group_size", true, &group));
+  if (bits != 4) return q.Error("bits", absl::StrCat(bits, " is not supported (AWQ: 4)"));
+  RETURN_IF_ERROR(CheckBitsAndGroup(q, "bits", bits, "group_size", group));
+  out->bits = 4;
+  out->group_size = static_cast<int>(group);
+  bool zero_point = true;
+  RETURN_IF_ERROR(q.Bool("zero_point", &zero_point));
+  if (!zero_point) return q.Error("zero_point", "false is not supported (asymmetric only)");
+  std::string version = "gemm";
+  RETURN_IF_ERROR(q.String("version", false, &version));
+  if (version != "gemm" && version != "GEMM") {
+    return q.Error("version", absl::StrCat("'", version, "' is not supported (gemm)"));
+  }
+  out->checkpoint_format = "awq";
+  return absl::OkStatus();
+}
+
+absl::Status ParseCompressedTensors(const FieldReader& q, const std::string& where,
+                                    QuantizationConfig* out) {
+  std::string format;
+  RETURN_IF_ERROR(q.String("format", true, &format));
+  if (format != "pack-quantized") {
+    return q.Error("format", absl::StrCat("'", format, "' is not supported (pack-quantized)"));
+  }
+  const Json* groups = q.Get("config_groups");
+  if (groups == nullptr || !groups->is_object() || groups->size() != 1) {
+    return q.Error("config_groups", "must hold exactly one scheme");
+  }
+  const std::string gname = groups->begin().key();
+  const Json& scheme = groups->begin().value();
+  if (!scheme.is_object()) return q.Error("config_groups", "scheme must be an object");
+  std::string prefix = absl::StrCat(q.Name("config_groups."), gname, ".");
+  FieldReader g(scheme, where, prefix);
+  if (g.Get("input_activations") != nullptr) {
+    return g.Error("input_activations", "is not supported (weight-only schemes)");
+  }
+  const Json* weights = g.Get("weights");
+  if (weights == nullptr || !weights->is_object()) return g.Error("weights", "is required");
+  FieldReader w(*weights, where, prefix + "weights.");
+  std::string type = "int", strategy;
+  RETURN_IF_ERROR(w.String("type", false, &type));
+  if (type != "int") return w.Error("type", absl::StrCat("'", type, "' is not supported (int)"));
+  bool symmetric = true;
+  RETURN_IF_ERROR(w.Bool("symmetric", &symmetric));
+  if (symmetric) return w.Error("symmetric", "true is not supported (zero points are required)");
+  int64_t bits = 0, group = -1;
+  RETURN_IF_ERROR(w.Int("num_bits", true, &bits));
+  RETURN_IF_ERROR(w.String("strategy", true, &strategy));
+  if (strategy == "group") {
+    RETURN_IF_ERROR(w.Int("group_size", true, &group));
+  } else if (strategy != "channel") {
+    return w.Error("strategy", absl::StrCat("'", strategy, "' is not supported (group, channel)"));
+  }
+  RETURN_IF_ERROR(CheckBitsAndGroup(w, "num_bits", bits, "group_size", group));
+  const Json* actorder = w.Get("actorder");
+  if (actorder != nullptr && !(actorder->is_boolean() && !actorder->get<bool>())) {
+    return w.Error("actorder", "is not supported (no act-order)");
+  }
+  out->bits = static_cast<int>(bits);
+  out->group_size = static_cast<int>(group);
+  out->checkpoint_format = "pack-quantized";
+  return absl::OkStatus();
+}
+
+absl::Status ParseQuantization(const FieldReader& r, const std::string& where, ModelConfig* c) {
   const Json* qc = r.Get("quantization_config");
   if (qc == nullptr) return absl::OkStatus();
   if (!qc->is_object()) return r.Error("quantization_config", "must be an object");
@@ -286,30 +384,20 @@ absl::Status ParseQuantization(const FieldReader& r, const std::string& where,
   QuantizationConfig& out = c->quantization;
   out.present = true;
   RETURN_IF_ERROR(q.String("quant_method", true, &out.quant_method));
-  if (out.quant_method != "gptq") {
-    return q.Error("quant_method",
-                   absl::StrCat("'", out.quant_method, "' is not supported (only 'gptq')"));
-  }
-  int64_t bits = 0;
-  RETURN_IF_ERROR(q.Int("bits", true, &bits));
-  if (bits != 2 && bits != 3 && bits != 4 && bits != 8) {
-    return q.Error("bits", absl::StrCat(bits, " is not supported (2, 3, 4, 8)"));
-  }
-  out.bits = static_cast<int>(bits);
-  int64_t group = 0;
-  RETURN_IF_ERROR(q.Int("group_size", true, &group));
-  if (group != 32 && group != 64 && group != 128 && group != -1) {
-    return q.Error("group_size", absl::StrCat(group, " is not supported (32, 64, 128, -1)"));
-  }
-  out.group_size = static_cast<int>(group);
-  RETURN_IF_ERROR(q.Bool("desc_act", &out.desc_act));
-  if (out.desc_act) return q.Error("desc_act", "true is not supported (no act-order)");
-  RETURN_IF_ERROR(q.Bool("sym", &out.sym));
-  out.checkpoint_format = "gptq";
-  RETURN_IF_ERROR(q.String("checkpoint_format", false, &out.checkpoint_format));
-  if (out.checkpoint_format != "gptq" && out.checkpoint_format != "gptq_v2") {
-    return q.Error("checkpoint_format", absl::StrCat("'", out.checkpoint_format,
-                                                     "' is not supported (gptq, gptq_v2)"));
+  if (out.quant_method == "gptq") return ParseGptq(q, &out);
+  if (out.quant_method == "awq") return ParseAwq(q, &out);
+  if (out.quant_method == "compressed-tensors") return ParseCompressedTensors(q, where, &out);
+  return q.Error("quant_method", absl::StrCat("'", out.quant_method,
+                                              "' is not supported (gptq, awq, compressed-tensors)"));
+}
+
+// torch_dtype (transformers < 4.56) or dtype: the checkpoint's float type.
+absl::Status ParseDtype(const FieldReader& r, ModelConfig* c) {
+  const char* key = r.Get("dtype") != nullptr ? "dtype" : "torch_dtype";
+  RETURN_IF_ERROR(r.String(key, false, &c->torch_dtype));
+  const std::string& d = c->torch_dtype;
+  if (!d.empty() && d != "float32" && d != "float16" && d != "bfloat16") {
+    return r.Error(key, absl::StrCat("'", d, "' is not supported (float32, float16, bfloat16)"));
   }
   return absl::OkStatus();
 }
@@ -331,6 +419,7 @@ absl::StatusOr<ModelConfig> ParseWithName(std::string_view json_text, const std:
   RETURN_IF_ERROR(ParseAttention(r, &c));
   RETURN_IF_ERROR(ParseTokenIds(r, &c));
   RETURN_IF_ERROR(ParseQuantization(r, where, &c));
+  RETURN_IF_ERROR(ParseDtype(r, &c));
   c.raw = std::move(*doc);
   return c;
 }

@@ -23,15 +23,18 @@ struct RopeScaling {
   int64_t original_max_position_embeddings = 8192;  // llama3
 };
 
-// `quantization_config` of a folder written by eqat (or another GPTQ tool).
+// `quantization_config` of a folder written by eqat or another tool: GPTQ
+// (v1 or v2 zero points), AWQ gemm (4-bit) or compressed-tensors
+// pack-quantized (asymmetric int weights, group or channel strategy).
 struct QuantizationConfig {
   bool present = false;
-  std::string quant_method;       // "gptq"
+  std::string quant_method;       // "gptq", "awq" or "compressed-tensors"
   int bits = 0;                   // 2, 3, 4, 8
   int group_size = 0;             // 32, 64, 128 or -1
   bool sym = false;
   bool desc_act = false;          // true is refused (eqat never reorders)
-  std::string checkpoint_format;  // "gptq" (v1: zero-1 stored) or "gptq_v2"
+  // "gptq" (v1: zero-1 stored), "gptq_v2", "awq" or "pack-quantized".
+  std::string checkpoint_format;
 };
 
 struct ModelConfig {
@@ -54,6 +57,7 @@ struct ModelConfig {
   int64_t sliding_window = 0;   // 0: full causal attention
   int64_t bos_token_id = 1;
   int64_t eos_token_id = 2;
+  std::string torch_dtype;    // "float32", "float16", "bfloat16" or "" (unstated)
   QuantizationConfig quantization;
   Json raw;  // the parsed document, kept to write it back out
 };

@@ -30,6 +30,7 @@ inline constexpr double kAnnealFraction = 0.5;
 inline constexpr int kMaxStages = 0;  // one stage per available worker
 inline constexpr int64_t kBatch = 4;
 inline constexpr char kZeros[] = "v2";
+inline constexpr char kFormat[] = "gptq";
 }  // namespace job_defaults
 
 // Model- or field-dependent defaults: Block-AP weight lr and E2E-QP lr are

@@ -61,6 +61,7 @@ const std::vector<JobFlag>& JobFlagTable() {
       {"eval_seqlen", "eval_seqlen"},
       {"eval_max_windows", "eval_max_windows"},
       {"zeros", "zeros"},
+      {"format", "format"},
       {"overwrite", "overwrite"},
       {"schedule", "schedule"},
       {"anneal_fraction", "anneal_fraction"},

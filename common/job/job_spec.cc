@@ -12,6 +12,7 @@
 #include "common/output_dir.h"
 #include "common/quant_spec.h"
 #include "common/safetensors.h"
+#include "common/output_format.h"
 #include "common/status_macros.h"
 
 namespace eqat {
@@ -34,6 +35,10 @@ absl::Status CheckSpecComplete(const v1::JobSpec& spec) {
       return absl::FailedPreconditionError(absl::StrCat(
           "spec.", f->name(), " is unset: workers take only specs the coordinator validated"));
     }
+  }
+  if (!spec.format().empty()) {
+    absl::Status st = ParseOutputFormat(spec.format(), "spec.format").status();
+    if (!st.ok()) return absl::FailedPreconditionError(st.message());
   }
   return absl::OkStatus();
 }
@@ -182,6 +187,8 @@ absl::Status CheckQuantization(Checker& c) {
   if (s.zeros() != "v2" && s.zeros() != "v1") {
     return c.Bad("zeros", absl::StrCat("'", s.zeros(), "' is not v2 or v1"));
   }
+  if (s.format().empty()) s.set_format(job_defaults::kFormat);
+  RETURN_IF_ERROR(ParseOutputFormat(s.format(), c.Name("format")).status());
   return absl::OkStatus();
 }
 
@@ -201,6 +208,17 @@ absl::Status CheckGroupsFit(Checker& c, const ModelConfig& cfg) {
   for (const auto& [name, in_features] : linears) {
     RETURN_IF_ERROR(ValidateQuantSpecFor(q, in_features, absl::StrCat("model.layers.0.", name), names));
   }
+  // ... and can the output format hold it?
+  const int64_t kv = cfg.num_key_value_heads * cfg.head_dim;
+  const std::vector<std::pair<std::string, int64_t>> outs = {
+      {"model.layers.0.self_attn.q_proj", attn}, {"model.layers.0.self_attn.k_proj", kv},
+      {"model.layers.0.self_attn.v_proj", kv},   {"model.layers.0.self_attn.o_proj", cfg.hidden_size},
+      {"model.layers.0.mlp.gate_proj", cfg.intermediate_size},
+      {"model.layers.0.mlp.up_proj", cfg.intermediate_size},
+      {"model.layers.0.mlp.down_proj", cfg.hidden_size}};
+  ASSIGN_OR_RETURN(OutputFormat format, ParseOutputFormat(s.format(), c.Name("format")));
+  RETURN_IF_ERROR(CheckFormatHolds(format, s.bits(), s.zeros(), outs, c.Name("format"),
+                                   c.Name("zeros")));
   return absl::OkStatus();
 }
 

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/file_util.h"
+#include "common/json.h"
 #include "common/safetensors.h"
 
 namespace eqat {
@@ -298,6 +300,26 @@ const Case kCases[] = {
      K::kAbsent},
     {"zeros_v3", Q(kModel, {"--method", "rtn", "--zeros", "v3"}), {"zeros"}, K::kAbsent},
     {"method_unknown", Q(kModel, {"--method", "awq"}), {"method"}, K::kAbsent},
+    // Output formats: what a format cannot hold is refused before any work.
+    {"format_unknown", Q(kModel, {"--method", "rtn", "--format", "gguf"}), {"--format", "gguf"},
+     K::kAbsent},
+    {"awq_2bit", Q(kModel, {"--method", "rtn", "--bits", "2", "--group", "-1", "--format", "awq"}),
+     {"--format", "awq", "4-bit"}, K::kAbsent},
+    {"awq_2bit_precreated_out",
+     Q(kModel, {"--method", "rtn", "--bits", "2", "--group", "-1", "--format", "awq"}),
+     {"--format", "4-bit"}, K::kPrecreatedEmpty},
+    {"awq_out_features_172", Q(kModel, {"--method", "rtn", "--group", "-1", "--format", "awq"}),
+     {"--format", "gate_proj", "172"}, K::kAbsent},
+    {"zeros_v1_with_compressed_tensors",
+     Q(kModel, {"--method", "rtn", "--group", "-1", "--format", "compressed-tensors", "--zeros",
+                "v1"}),
+     {"--zeros", "gptq"}, K::kAbsent},
+    {"format_unwritable_out",
+     {"quantize", "--model", kModel, "--out", "{root}/a_file.txt/out", "--method", "rtn",
+      "--group", "-1", "--format", "compressed-tensors"},
+     {"out"}},
+    {"convert_fp_model", {"convert", "--model", kModel, "--out", "{out}", "--format", "awq"},
+     {"--model", "not quantized"}, K::kAbsent},
     // Missing / unreadable paths.
     {"quantize_model_missing", Q("/nonexistent/eqat/model"), {"--model", "/nonexistent/eqat/model"},
      K::kAbsent},
@@ -386,6 +408,56 @@ TEST(CliPositiveControlTest, RtnQuantizeThenEval) {
   while (!s.empty() && s.back() == '\n') s.pop_back();
   std::string last = s.substr(s.rfind('\n') == std::string::npos ? 0 : s.rfind('\n') + 1);
   EXPECT_THAT(last, StartsWith("{\"ppl\":")) << e.output;
+  RemoveAll(dir).IgnoreError();
+}
+
+// eqat convert: a quantized folder rewritten as compressed-tensors and as
+// gptq v1 scores the same perplexity; a format that cannot hold the model,
+// or an unwritable --out, exits 2 and leaves nothing.
+TEST(CliPositiveControlTest, ConvertKeepsPerplexityAndRefusesCleanly) {
+  std::string dir = JoinPath(::testing::TempDir(), absl::StrCat("eqat_cli_convert_", getpid()));
+  ASSERT_TRUE(RemoveAll(dir).ok());
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  const std::string q = JoinPath(dir, "q");
+  RunResult r = RunEqat({"quantize", "--model", SrcModel(), "--out", q, "--method", "rtn",
+                         "--bits", "3", "--group", "32"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto ppl = [&](const std::string& m) {
+    RunResult e = RunEqat({"eval", "--model", m, "--text", Src("data/wikitext2_test.raw"),
+                           "--seqlen", "128", "--max-windows", "2", "--json"});
+    EXPECT_EQ(e.exit_code, 0) << e.output;
+    std::string s = e.output;
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    auto j = ParseJson(s.substr(s.rfind('\n') == std::string::npos ? 0 : s.rfind('\n') + 1));
+    return j.ok() ? j->value("ppl", -1.0) : -1.0;
+  };
+  const double base = ppl(q);
+  ASSERT_GT(base, 1.0);
+  RunResult c = RunEqat({"convert", "--model", q, "--out", JoinPath(dir, "ct"), "--format",
+                         "compressed-tensors", "--json"});
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_THAT(MustRead(JoinPath(dir, "ct/config.json")), HasSubstr("\"pack-quantized\""));
+  EXPECT_DOUBLE_EQ(ppl(JoinPath(dir, "ct")), base);
+  RunResult v1 = RunEqat({"convert", "--model", q, "--out", JoinPath(dir, "v1"), "--zeros", "v1"});
+  ASSERT_EQ(v1.exit_code, 0) << v1.output;
+  EXPECT_TRUE(PathExists(JoinPath(dir, "v1/quantize_config.json")));
+  // v1 differs only where a zero point of 0 had to be re-fitted.
+  auto summary = ParseJson(MustRead(JoinPath(dir, "v1/eqat.json")));
+  ASSERT_TRUE(summary.ok());
+  if (summary->at("export").at("v1_zero_refit").value("rescaled", int64_t{-1}) == 0) {
+    EXPECT_DOUBLE_EQ(ppl(JoinPath(dir, "v1")), base);
+  }
+  RunResult awq = RunEqat({"convert", "--model", q, "--out", JoinPath(dir, "awq"), "--format", "awq"});
+  EXPECT_EQ(awq.exit_code, 2) << awq.output;
+  EXPECT_THAT(awq.output, HasSubstr("4-bit"));
+  EXPECT_FALSE(PathExists(JoinPath(dir, "awq")));
+  RunResult bad = RunEqat({"convert", "--model", q, "--out", JoinPath(dir, "q/config.json/x"),
+                           "--format", "compressed-tensors"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("--out"));
+  std::vector<std::string> left = ListDir(dir);
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"ct", "q", "v1"}));
   RemoveAll(dir).IgnoreError();
 }
 

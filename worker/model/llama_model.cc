@@ -4,6 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "kernels/awq_layout.h"
+#include "kernels/compressed_tensors_layout.h"
 #include "worker/model/tensor_io.h"
 
 namespace eqat {
@@ -206,23 +208,40 @@ absl::Status LoadLinear(const SafetensorsModel& st, const ModelConfig& c, int bl
     return absl::OkStatus();
   }
   const QuantizationConfig& qc = c.quantization;
-  kernels::PackedLinear& p = out->packed;
-  p.bits = qc.bits;
-  p.group_size = qc.group_size;
-  p.in_features = s.in;
-  p.out_features = s.out;
   out->spec = {qc.bits, qc.group_size};
   RETURN_IF_ERROR(kernels::ValidateQuantSpecFor(out->spec, s.in, prefix));
-  int64_t G = p.num_groups();
-  ASSIGN_OR_RETURN(p.qweight, ReadInt32Tensor(st, prefix + ".qweight",
-                                              {kernels::PackedLength(s.in, qc.bits), s.out}));
-  ASSIGN_OR_RETURN(p.qzeros, ReadInt32Tensor(st, prefix + ".qzeros",
-                                             {G, kernels::PackedLength(s.out, qc.bits)}));
-  ASSIGN_OR_RETURN(p.scales, ReadFloatTensor(st, prefix + ".scales", {G, s.out}));
-  ASSIGN_OR_RETURN(p.g_idx, ReadInt32Tensor(st, prefix + ".g_idx", {s.in}));
-  if (qc.checkpoint_format == "gptq") {
-    p.qzeros = kernels::QZerosFromV1(p.qzeros, qc.bits, G, s.out);
+  if (qc.checkpoint_format == "awq") {
+    kernels::AwqTensors t;
+    ASSIGN_OR_RETURN(t.qweight, ReadInt32Tensor(st, prefix + ".qweight", {}));
+    ASSIGN_OR_RETURN(t.qzeros, ReadInt32Tensor(st, prefix + ".qzeros", {}));
+    ASSIGN_OR_RETURN(t.scales, ReadTensor(st, prefix + ".scales"));
+    ASSIGN_OR_RETURN(out->packed, kernels::FromAwq(t, qc.group_size, s.in, s.out, prefix));
+  } else if (qc.checkpoint_format == "pack-quantized") {
+    kernels::CompressedTensors t;
+    ASSIGN_OR_RETURN(t.weight_packed, ReadInt32Tensor(st, prefix + ".weight_packed", {}));
+    ASSIGN_OR_RETURN(t.weight_zero_point, ReadInt32Tensor(st, prefix + ".weight_zero_point", {}));
+    ASSIGN_OR_RETURN(t.weight_scale, ReadTensor(st, prefix + ".weight_scale"));
+    ASSIGN_OR_RETURN(t.weight_shape, ReadTensor(st, prefix + ".weight_shape"));
+    ASSIGN_OR_RETURN(out->packed, kernels::FromCompressedTensors(t, qc.bits, qc.group_size, s.in,
+                                                                 s.out, prefix));
+  } else {
+    kernels::PackedLinear& p = out->packed;
+    p.bits = qc.bits;
+    p.group_size = qc.group_size;
+    p.in_features = s.in;
+    p.out_features = s.out;
+    int64_t G = p.num_groups();
+    ASSIGN_OR_RETURN(p.qweight, ReadInt32Tensor(st, prefix + ".qweight",
+                                                {kernels::PackedLength(s.in, qc.bits), s.out}));
+    ASSIGN_OR_RETURN(p.qzeros, ReadInt32Tensor(st, prefix + ".qzeros",
+                                               {G, kernels::PackedLength(s.out, qc.bits)}));
+    ASSIGN_OR_RETURN(p.scales, ReadFloatTensor(st, prefix + ".scales", {G, s.out}));
+    ASSIGN_OR_RETURN(p.g_idx, ReadInt32Tensor(st, prefix + ".g_idx", {s.in}));
+    if (qc.checkpoint_format == "gptq") {
+      p.qzeros = kernels::QZerosFromV1(p.qzeros, qc.bits, G, s.out);
+    }
   }
+  const kernels::PackedLinear& p = out->packed;
   RETURN_IF_ERROR(kernels::ValidatePacked(p, prefix));
   out->mode = Linear::Mode::kPacked;
   return absl::OkStatus();

@@ -1,8 +1,17 @@
 // Writes a model folder in the Hugging Face layout: config.json (with
 // quantization_config for quantized models), model.safetensors, tokenizer
 // files copied from the source folder, and an optional eqat.json summary.
-// Quantized linears are written as qweight/qzeros/scales(fp16)/g_idx (+bias),
-// zero points v2 (as is) or v1 (zero-1, checkpoint_format "gptq").
+// Quantized linears are written in one of three formats:
+//  - gptq: qweight/qzeros/scales(fp16)/g_idx, zero points v2 (as is,
+//    checkpoint_format "gptq_v2") or v1 (zero-1, "gptq"; groups with zero
+//    point 0 are re-fitted first, kernels/v1_zero_refit.h), plus
+//    quantize_config.json for AutoGPTQ and GPTQModel;
+//  - awq: AutoAWQ gemm (kernels/awq_layout.h), 4-bit only;
+//  - compressed-tensors: pack-quantized (kernels/compressed_tensors_layout.h).
+// Embeddings, norms, lm_head, biases and unquantized linears are written in
+// the checkpoint's dtype (config.json torch_dtype: bf16, fp16 or fp32).
+// quantization_config.meta.quantizer is ["eqat:<version>"]. eqat.json gets
+// an "export" entry: the format and the v1 re-fit counts.
 //
 // Atomicity: everything is written into a sibling temp folder which is
 // renamed onto `out_dir` only when complete; on any error the temp folder is
@@ -12,17 +21,21 @@
 #define EQAT_WORKER_MODEL_MODEL_WRITER_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/json.h"
 #include "common/output_dir.h"
+#include "common/output_format.h"
 #include "kernels/packed_linear.h"
 #include "worker/model/llama_model.h"
 
 namespace eqat {
 
 struct WriteOptions {
-  kernels::ZerosFormat zeros = kernels::ZerosFormat::kV2;
+  OutputFormat format = OutputFormat::kGptq;
+  kernels::ZerosFormat zeros = kernels::ZerosFormat::kV2;  // gptq only
   bool overwrite = false;   // replace a non-empty out_dir
   Json summary;             // written as eqat.json when not null
 };

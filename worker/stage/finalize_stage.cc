@@ -72,6 +72,7 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
   }
   stage("write");
   WriteOptions wo;
+  wo.format = r.format;
   wo.zeros = r.zeros;
   wo.overwrite = r.overwrite;
   wo.summary = summary;

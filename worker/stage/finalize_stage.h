@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "common/job/job_defaults.h"
 #include "common/json.h"
+#include "common/output_format.h"
 #include "kernels/packed_linear.h"
 #include "worker/methods/blockwise.h"
 #include "worker/methods/e2e_qp.h"
@@ -37,7 +38,8 @@ struct FinalizeRequest {
   int64_t eval_seqlen = 0;
   int64_t eval_max_windows = 0;
   int64_t batch_size = job_defaults::kBatch;
-  kernels::ZerosFormat zeros = kernels::ZerosFormat::kV2;
+  OutputFormat format = OutputFormat::kGptq;
+  kernels::ZerosFormat zeros = kernels::ZerosFormat::kV2;  // gptq only
   bool overwrite = false;
   Json summary;                  // written as eqat.json
   std::function<void(const std::string& stage)> on_stage;  // "e2e-qp", "write", "eval"

@@ -63,6 +63,10 @@ FinalizeRequest FinalizeRequestFor(const v1::JobSpec& s, const std::string& job_
   r.eval_max_windows = s.eval_max_windows();
   r.batch_size = s.batch();
   r.zeros = s.zeros() == "v1" ? kernels::ZerosFormat::kV1 : kernels::ZerosFormat::kV2;
+  // CheckSpecComplete refused unknown names; empty is a spec from before
+  // the field existed, which meant gptq.
+  absl::StatusOr<OutputFormat> format = ParseOutputFormat(s.format(), "spec.format");
+  r.format = format.ok() ? *format : OutputFormat::kGptq;
   r.overwrite = s.overwrite();
   r.summary = {{"method", s.method()},
                {"source_model", s.model_dir()},

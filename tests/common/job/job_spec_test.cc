@@ -201,6 +201,14 @@ TEST_F(SpecValidationTest, BadFieldsAreNamed) {
       {"nan lr", [](v1::JobSpec* s) { s->set_weight_lr(std::nan("")); }, "spec.weight_lr"},
       {"eval text", [&](v1::JobSpec* s) { s->set_eval_text(src + "/data/none.txt"); }, "spec.eval_text"},
       {"zeros", [](v1::JobSpec* s) { s->set_zeros("v3"); }, "spec.zeros"},
+      {"format", [](v1::JobSpec* s) { s->set_format("gguf"); }, "spec.format"},
+      {"awq vs 172", [](v1::JobSpec* s) { s->set_format("awq"); s->set_bits(4); }, "172"},
+      {"awq 2-bit", [](v1::JobSpec* s) { s->set_format("awq"); s->set_bits(2); }, "spec.format"},
+      {"v1 with compressed-tensors", [](v1::JobSpec* s) {
+         s->set_format("compressed-tensors");
+         s->set_zeros("v1");
+       },
+       "spec.zeros"},
       {"anneal", [](v1::JobSpec* s) { s->set_anneal_fraction(1.5); }, "spec.anneal_fraction"},
       {"max stages", [](v1::JobSpec* s) { s->set_max_stages(-1); }, "spec.max_stages"},
       {"out is source", [&](v1::JobSpec* s) {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Python for the reference readers in tests/conformance: a venv in
+# $1 (default .venv-test) with numpy and safetensors from PyPI. Where PyPI is
+# not reachable it falls back to Debian's python3-numpy (no safetensors
+# package: the readers then use their own safetensors parser only) and says so.
+# Prints the interpreter to use on its last line. Idempotent.
+set -euo pipefail
+VENV=${1:-.venv-test}
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import numpy, safetensors" 2>/dev/null; then
+  echo "$VENV/bin/python"; exit 0
+fi
+if python3 -m venv "$VENV" >/dev/null 2>&1 || { rm -rf "$VENV"; false; }; then
+  if timeout 300 "$VENV/bin/pip" install -q --disable-pip-version-check \
+       "numpy>=1.24" "safetensors>=0.4" >&2; then
+    echo "install-test-venv: numpy and safetensors from PyPI in $VENV" >&2
+    echo "$VENV/bin/python"; exit 0
+  fi
+fi
+echo "install-test-venv: PyPI not reachable; falling back to Debian's python3-numpy" >&2
+if ! /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -qq --no-install-recommends python3-numpy >&2 || true
+fi
+/usr/bin/python3 -c "import numpy" 2>/dev/null && { echo /usr/bin/python3; exit 0; }
+echo "install-test-venv: no numpy available" >&2
+exit 1
