@@ -64,6 +64,29 @@ def read_safetensors(path):
     return out, True
 
 
+NP_NAMES = {np.dtype(v).name: k for k, v in DTYPES.items()}
+
+
+def write_safetensors(path, tensors):
+    """tensors: name -> (dtype name, array); BF16 arrays are float32 holding bf16 values."""
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        dt, arr = tensors[name]
+        if dt == "BF16":
+            b = (np.ascontiguousarray(arr, dtype=np.float32).view(np.uint32) >> 16).astype("<u2").tobytes()
+        else:
+            b = np.ascontiguousarray(arr).astype(np.dtype(DTYPES[dt]).newbyteorder("<")).tobytes()
+        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for b in blobs:
+            f.write(b)
+
+
 def unpack_stream(words, n, bits, axis):
     """Values of `bits` bits along `axis` of an int32 array: value k at bit b*k."""
     w = np.moveaxis(words.astype(np.int64) & 0xFFFFFFFF, axis, 0)
@@ -160,19 +183,8 @@ def main():
     cfg["torch_dtype"] = "float32"
     with open(os.path.join(dst, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
-    header, blobs, offset = {}, [], 0
-    for name in sorted(out):
-        b = out[name].astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(out[name].shape),
-                        "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(os.path.join(dst, "model.safetensors"), "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h)
-        for b in blobs:
-            f.write(b)
+    write_safetensors(os.path.join(dst, "model.safetensors"),
+                      {name: ("F32", arr) for name, arr in out.items()})
     for extra in ("tokenizer.model", "tokenizer.json", "tokenizer_config.json"):
         if os.path.exists(os.path.join(src, extra)):
             shutil.copy(os.path.join(src, extra), dst)

@@ -37,7 +37,7 @@ check() {  # folder label
 for spec in "2 64" "3 128" "4 128"; do
   set -- $spec; b=$1; g=$2; base="w${b}g${g}"
   "$EQAT" quantize --model "$MODEL" --out "$base-gptq-v2" --method rtn --bits "$b" --group "$g" \
-    --no-progress --threads 2 > /dev/null
+    --progress=false --threads 2 > /dev/null
   check "$base-gptq-v2" "$base gptq v2"
   "$EQAT" convert --model "$base-gptq-v2" --out "$base-gptq-v1" --format gptq --zeros v1 > /dev/null
   check "$base-gptq-v1" "$base gptq v1"
@@ -47,6 +47,19 @@ for spec in "2 64" "3 128" "4 128"; do
     "$EQAT" convert --model "$base-gptq-v2" --out "$base-awq" --format awq > /dev/null
     check "$base-awq" "$base awq"
   fi
+done
+# A checkpoint built to have zero points of 0 (8 groups per linear, half of
+# them using the top code): v1 export must re-fit them (the reader refuses a
+# stored all-ones v1 field) and report how many in eqat.json.
+for base in w2g64 w3g128; do
+  built=$("$PY" "$SRC/tests/conformance/make_zero_groups.py" "$base-gptq-v2" "$base-zero0-v2" 8)
+  check "$base-zero0-v2" "$base zero-point-0 gptq v2"
+  "$EQAT" convert --model "$base-zero0-v2" --out "$base-zero0-v1" --zeros v1 > /dev/null
+  check "$base-zero0-v1" "$base zero-point-0 gptq v1 (re-fitted)"
+  refit=$("$PY" -c "import json; print(json.dumps(json.load(open('$base-zero0-v1/eqat.json'))['export']['v1_zero_refit']['groups']))")
+  want=$("$PY" -c "import json; print(json.loads('$built')['zeroed_groups'])")
+  if [ "$refit" = "$want" ]; then echo "ok   $base: eqat.json reports $refit re-fitted groups ($built)"
+  else echo "FAIL $base: eqat.json reports $refit re-fitted groups, built $want"; fail=1; fi
 done
 size=$(du -sb w2g64-gptq-v2/model.safetensors | cut -f1)
 echo "size: w2g64 gptq model.safetensors $size bytes"
