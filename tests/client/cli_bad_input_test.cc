@@ -420,7 +420,7 @@ TEST(CliPositiveControlTest, ConvertKeepsPerplexityAndRefusesCleanly) {
   ASSERT_TRUE(MakeDirs(dir).ok());
   const std::string q = JoinPath(dir, "q");
   RunResult r = RunEqat({"quantize", "--model", SrcModel(), "--out", q, "--method", "rtn",
-                         "--bits", "3", "--group", "32"});
+                         "--bits", "3", "--group", "-1"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto ppl = [&](const std::string& m) {
     RunResult e = RunEqat({"eval", "--model", m, "--text", Src("data/wikitext2_test.raw"),

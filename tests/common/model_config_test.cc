@@ -196,6 +196,25 @@ struct Refused {
   std::vector<std::string> must_mention;
 };
 
+TEST(ModelConfigTest, AwqAndCompressedTensorsConfigs) {
+  auto awq = ParseModelConfig(Llama(R"("torch_dtype": "bfloat16", "quantization_config":
+      {"quant_method": "awq", "bits": 4, "group_size": 64, "zero_point": true, "version": "gemm"})"));
+  ASSERT_TRUE(awq.ok()) << awq.status();
+  EXPECT_EQ(awq->quantization.checkpoint_format, "awq");
+  EXPECT_EQ(awq->quantization.bits, 4);
+  EXPECT_EQ(awq->quantization.group_size, 64);
+  EXPECT_EQ(awq->torch_dtype, "bfloat16");
+  auto ct = ParseModelConfig(Llama(R"("dtype": "float16", "quantization_config":
+      {"quant_method": "compressed-tensors", "format": "pack-quantized", "config_groups":
+      {"group_0": {"targets": ["Linear"], "weights": {"num_bits": 3, "type": "int",
+      "symmetric": false, "strategy": "channel", "group_size": null}}}})"));
+  ASSERT_TRUE(ct.ok()) << ct.status();
+  EXPECT_EQ(ct->quantization.checkpoint_format, "pack-quantized");
+  EXPECT_EQ(ct->quantization.bits, 3);
+  EXPECT_EQ(ct->quantization.group_size, -1);
+  EXPECT_EQ(ct->torch_dtype, "float16");
+}
+
 TEST(ModelConfigTest, RefusesUnsupportedConfigsNamingTheField) {
   const std::vector<Refused> cases = {
       {"gpt2 model_type",
@@ -246,9 +265,26 @@ TEST(ModelConfigTest, RefusesUnsupportedConfigsNamingTheField) {
        Llama(R"("quantization_config": {"quant_method": "gptq", "bits": 4,
            "group_size": 128, "desc_act": true})"),
        {"quantization_config.desc_act"}},
-      {"awq method",
-       Llama(R"("quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128})"),
-       {"quantization_config.quant_method", "awq"}},
+      {"unknown method",
+       Llama(R"("quantization_config": {"quant_method": "exl2", "bits": 4, "group_size": 128})"),
+       {"quantization_config.quant_method", "exl2"}},
+      {"awq 3-bit",
+       Llama(R"("quantization_config": {"quant_method": "awq", "bits": 3, "group_size": 128})"),
+       {"quantization_config.bits", "3"}},
+      {"awq gemv",
+       Llama(R"("quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128,
+           "version": "gemv_fast"})"),
+       {"quantization_config.version", "gemv_fast"}},
+      {"compressed-tensors symmetric",
+       Llama(R"("quantization_config": {"quant_method": "compressed-tensors",
+           "format": "pack-quantized", "config_groups": {"group_0": {"targets": ["Linear"],
+           "weights": {"num_bits": 4, "type": "int", "symmetric": true, "strategy": "group",
+           "group_size": 128}}}})"),
+       {"quantization_config.config_groups.group_0.weights.symmetric"}},
+      {"compressed-tensors fp8",
+       Llama(R"("quantization_config": {"quant_method": "compressed-tensors",
+           "format": "float-quantized", "config_groups": {}})"),
+       {"quantization_config.format", "float-quantized"}},
       {"bad checkpoint_format",
        Llama(R"("quantization_config": {"quant_method": "gptq", "bits": 4,
            "group_size": 128, "checkpoint_format": "marlin"})"),
