@@ -1,11 +1,12 @@
 # eqat: the two set-up commands of the README.
 #   make run   installs Debian packages, builds, and quantizes the bundled model
 #   make test  installs Debian packages, builds, and runs every test with ctest
+#   make conformance  (optional) reads eqat's output with the Hugging Face libraries
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build run test clean
+.PHONY: deps configure build run test conformance clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -21,6 +22,11 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure --timeout 900
+
+# Reads eqat's compressed-tensors output with transformers + compressed-tensors
+# (torch from PyPI, several GB; not part of `make test`).
+conformance: build
+	bash tests/conformance/hf_conformance.sh $(BUILD)/client/eqat $(CURDIR) $(CURDIR)/$(BUILD)
 
 clean:
 	rm -rf $(BUILD)

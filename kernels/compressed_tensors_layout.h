@@ -2,7 +2,7 @@
 // quantization with zero points (W{2,3,4,8}A16, strategy group or channel),
 // converted to and from eqat's GPTQ layout (kernels/packed_linear.h):
 //   weight_packed      int32 [out, ceil(in*b/32)]  codes along in_features
-//   weight_scale       model dtype [out, G]
+//   weight_scale       float [out, G] (eqat writes float32)
 //   weight_zero_point  int32 [ceil(out*b/32), G]   zero points along out
 //   weight_shape       int64 [2] = {out, in}
 // Packing is a dense little-endian bitstream (value k at bits [b*k, b*k+b)),
@@ -31,7 +31,7 @@ struct CompressedTensors {
   torch::Tensor weight_shape;
 };
 
-// `scale_dtype`: the checkpoint's dtype (float16, bfloat16 or float32).
+// `scale_dtype`: float32 (what eqat writes), float16 or bfloat16.
 CompressedTensors ToCompressedTensors(const PackedLinear& p, torch::ScalarType scale_dtype);
 
 // The four tensors of one linear, checked against bits/group/in/out.

@@ -8,7 +8,7 @@
 # W2g64 folder. Prints one line per case and a JSON summary.
 # usage: formats_test.sh EQAT SOURCE_DIR WORK_DIR     (exit 77: no numpy)
 set -euo pipefail
-EQAT=$1; SRC=$2; WORK=$3
+EQAT=$(realpath "$1"); SRC=$(realpath "$2"); WORK=$(realpath "$3")
 PY=$(bash "$SRC/scripts/install-test-venv.sh" "$WORK/venv-test" | tail -1) || {
   echo "SKIP: no Python with numpy for the reference reader"; exit 77; }
 READER="$SRC/tests/conformance/dequantize_reference.py"

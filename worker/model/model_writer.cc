@@ -26,12 +26,6 @@ DType FloatDType(const ModelConfig& cfg) {
   return DType::kF32;
 }
 
-torch::ScalarType TorchFloat(DType d) {
-  if (d == DType::kBF16) return torch::kBFloat16;
-  if (d == DType::kF16) return torch::kHalf;
-  return torch::kFloat;
-}
-
 Json Meta() { return {{"quantizer", Json::array({absl::StrCat("eqat:", kEqatVersion)})}}; }
 
 Json GptqConfigJson(const QuantizationConfig& qc, kernels::ZerosFormat zeros) {
@@ -105,10 +99,11 @@ absl::Status AppendLinear(const Linear& lin, const std::string& prefix, const Wr
     out->push_back(ToWrite(prefix + ".qzeros", t.qzeros, DType::kI32));
     out->push_back(ToWrite(prefix + ".scales", t.scales, DType::kF16));
   } else if (o.format == OutputFormat::kCompressedTensors) {
-    kernels::CompressedTensors t =
-        kernels::ToCompressedTensors(lin.packed, TorchFloat(float_dtype));
+    // float32 holds eqat's fp16 step sizes exactly, and compressed-tensors
+    // multiplies in the scale's dtype: a bf16 scale would round both.
+    kernels::CompressedTensors t = kernels::ToCompressedTensors(lin.packed, torch::kFloat);
     out->push_back(ToWrite(prefix + ".weight_packed", t.weight_packed, DType::kI32));
-    out->push_back(ToWrite(prefix + ".weight_scale", t.weight_scale, float_dtype));
+    out->push_back(ToWrite(prefix + ".weight_scale", t.weight_scale, DType::kF32));
     out->push_back(ToWrite(prefix + ".weight_zero_point", t.weight_zero_point, DType::kI32));
     out->push_back(ToWrite(prefix + ".weight_shape", t.weight_shape, DType::kI64));
   } else {

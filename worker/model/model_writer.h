@@ -7,7 +7,9 @@
 //    point 0 are re-fitted first, kernels/v1_zero_refit.h), plus
 //    quantize_config.json for AutoGPTQ and GPTQModel;
 //  - awq: AutoAWQ gemm (kernels/awq_layout.h), 4-bit only;
-//  - compressed-tensors: pack-quantized (kernels/compressed_tensors_layout.h).
+//  - compressed-tensors: pack-quantized (kernels/compressed_tensors_layout.h),
+//    weight_scale in float32 (the fp16 step sizes exactly; compressed-tensors
+//    dequantizes in the scale's dtype, so bf16 would round the products too).
 // Embeddings, norms, lm_head, biases and unquantized linears are written in
 // the checkpoint's dtype (config.json torch_dtype: bf16, fp16 or fp32).
 // quantization_config.meta.quantizer is ["eqat:<version>"]. eqat.json gets

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make conformance`: eqat's compressed-tensors output of eqat-ref-7m at
+# W2g64, W3g128 and W4g128 read by the real libraries (transformers +
+# compressed-tensors + safetensors, from PyPI into WORK/venv-ct: torch alone
+# is several GB, which is why CI does not run this); perplexity of what they
+# read must equal `eqat eval` of the folder within 1e-6 relative.
+# usage: hf_conformance.sh EQAT SOURCE_DIR WORK_DIR
+set -euo pipefail
+EQAT=$(realpath "$1"); SRC=$(realpath "$2"); WORK=$(realpath "$3")
+VENV="$WORK/venv-ct"
+if ! "$VENV/bin/python" -c "import torch, transformers, compressed_tensors, safetensors" 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check torch transformers compressed-tensors safetensors
+fi
+PY="$VENV/bin/python"
+MODEL="$SRC/models/eqat-ref-7m"
+EVAL=(--text "$SRC/data/wikitext2_test.raw" --seqlen 256 --max-windows 8 --json --threads 2)
+rm -rf "$WORK/conformance-hf"; mkdir -p "$WORK/conformance-hf"; cd "$WORK/conformance-hf"
+ppl() { "$EQAT" eval --model "$1" "${EVAL[@]}" | tail -1 | "$PY" -c 'import json,sys; print(repr(json.load(sys.stdin)["ppl"]))'; }
+fail=0
+for spec in "2 64" "3 128" "4 128"; do
+  set -- $spec; base="w$1g$2"
+  "$EQAT" quantize --model "$MODEL" --out "$base" --method rtn --bits "$1" --group "$2" \
+    --format compressed-tensors --progress=false --threads 2 > /dev/null
+  info=$("$PY" "$SRC/tests/conformance/hf_compressed_tensors_reader.py" "$base" "$base.hf" | tail -1)
+  a=$(ppl "$base"); b=$(ppl "$base.hf")
+  rel=$("$PY" -c "a,b=$a,$b; print(abs(a-b)/b)")
+  if "$PY" -c "import sys; sys.exit(0 if $rel <= 1e-6 else 1)"; then
+    echo "ok   $base compressed-tensors: eqat eval $a, transformers-loaded $b (rel $rel) $info"
+  else
+    echo "FAIL $base compressed-tensors: eqat eval $a, transformers-loaded $b (rel $rel) $info"; fail=1
+  fi
+done
+exit $fail
