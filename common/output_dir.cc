@@ -69,6 +69,11 @@ absl::Status CheckOutputNotSource(const std::string& out_dir, const std::string&
     return absl::InvalidArgumentError(absl::StrCat(
         field, ": '", out_dir, "' is or contains the source model folder '", source_dir, "'"));
   }
+  if (s == src.end()) {
+    // Writing inside the model folder would mix the output into the input.
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": '", out_dir, "' is inside the source model folder '", source_dir, "'"));
+  }
   return absl::OkStatus();
 }
 

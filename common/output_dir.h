@@ -20,8 +20,8 @@ std::string CleanPath(const std::string& path);
 absl::Status CheckOutputDir(const std::string& out_dir, bool overwrite,
                             const std::string& field = "out");
 
-// InvalidArgument ("<field>: ...") when out_dir is source_dir or one of its
-// ancestors (replacing it would delete the model being read).
+// InvalidArgument ("<field>: ...") when out_dir is source_dir, one of its
+// ancestors (replacing it would delete the model being read) or inside it.
 absl::Status CheckOutputNotSource(const std::string& out_dir, const std::string& source_dir,
                                   const std::string& field = "out");
 

@@ -8,8 +8,9 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(const std::string& name, const st
   if (name == "gptq") return OutputFormat::kGptq;
   if (name == "awq") return OutputFormat::kAwq;
   if (name == "compressed-tensors") return OutputFormat::kCompressedTensors;
+  const std::string shown = name.size() <= 64 ? name : name.substr(0, 64) + "...";
   return absl::InvalidArgumentError(
-      absl::StrCat(field, ": '", name, "' is not gptq, awq or compressed-tensors"));
+      absl::StrCat(field, ": '", shown, "' is not gptq, awq or compressed-tensors"));
 }
 
 const char* OutputFormatName(OutputFormat f) {

@@ -1,6 +1,8 @@
 #include "coordinator/router.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -10,9 +12,13 @@ namespace eqat {
 v1::Assignment Router::Assign(JobRec* j, int stage, const std::string& worker_id,
                               v1::AssignmentKind kind) {
   v1::Assignment a;
-  a.set_assignment_id(absl::StrFormat("%s-%s-%d-%d", j->job.id(),
+  // Readable prefix, then 128 bits from the OS's entropy source, so that an
+  // id cannot be guessed from the ones a client has seen.
+  std::random_device rd;
+  const uint64_t hi = (uint64_t{rd()} << 32) | rd(), lo = (uint64_t{rd()} << 32) | rd();
+  a.set_assignment_id(absl::StrFormat("%s-%s-%d-%d-%016x%016x", j->job.id(),
                                       kind == v1::FINALIZE ? "final" : "stage", stage,
-                                      m_->NextId()));
+                                      m_->NextId(), hi, lo));
   a.set_job_id(j->job.id());
   a.set_kind(kind);
   *a.mutable_spec() = j->job.spec();

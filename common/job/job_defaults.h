@@ -31,6 +31,17 @@ inline constexpr int kMaxStages = 0;  // one stage per available worker
 inline constexpr int64_t kBatch = 4;
 inline constexpr char kZeros[] = "v2";
 inline constexpr char kFormat[] = "gptq";
+
+// Upper bounds of the counts a spec may ask for: far above any real job
+// (the official recipe uses 4096 windows, 2 epochs, batch 2/4, accumulation
+// 8), low enough that a typo cannot ask a worker for terabytes or years.
+inline constexpr int64_t kMaxSamples = int64_t{1} << 20;   // windows
+inline constexpr int64_t kMaxTokens = int64_t{1} << 33;    // samples x seqlen
+inline constexpr int64_t kMaxEpochs = 10000;
+inline constexpr int64_t kMaxBatch = 65536;                // batch, ap_batch, e2e_batch, e2e_accum
+inline constexpr int64_t kMaxEvalWindows = int64_t{1} << 31;
+inline constexpr int kMaxStagesLimit = 4096;
+inline constexpr double kMaxLearningRate = 1.0;
 }  // namespace job_defaults
 
 // Model- or field-dependent defaults: Block-AP weight lr and E2E-QP lr are

@@ -61,6 +61,14 @@ bool InAllowedRoots(const std::string& path, const std::vector<std::string>& roo
 
 namespace {
 
+// A user-given string for an error message: quoted, and cut to 120 bytes so
+// a multi-megabyte field never comes back in the error.
+std::string Quote(const std::string& v) {
+  constexpr size_t kMax = 120;
+  if (v.size() <= kMax) return absl::StrCat("'", v, "'");
+  return absl::StrCat("'", v.substr(0, kMax), "...' (", v.size(), " bytes)");
+}
+
 // One validation run: the rules, the spec being filled in, and the field
 // namer. Each Check* fills its field's default or returns the error.
 class Checker {
@@ -79,10 +87,10 @@ class Checker {
   absl::Status CheckPlace(const std::string& field, const std::string& path) const {
     if (path.empty()) return Bad(field, "is required");
     if (rules_.require_absolute_paths && path[0] != '/') {
-      return Bad(field, absl::StrCat("'", path, "' must be an absolute path"));
+      return Bad(field, absl::StrCat(Quote(path), " must be an absolute path"));
     }
     if (rules_.allowed_roots.has_value() && !InAllowedRoots(path, *rules_.allowed_roots)) {
-      return Bad(field, absl::StrCat("'", path, "' is outside the coordinator's allowed roots"));
+      return Bad(field, absl::StrCat(Quote(path), " is outside the coordinator's allowed roots"));
     }
     return absl::OkStatus();
   }
@@ -90,23 +98,26 @@ class Checker {
   // A readable regular file.
   absl::Status CheckInputFile(const std::string& field, const std::string& path) const {
     RETURN_IF_ERROR(CheckPlace(field, path));
-    if (!PathExists(path)) return Bad(field, absl::StrCat("'", path, "' does not exist"));
-    if (IsDirectory(path)) return Bad(field, absl::StrCat("'", path, "' is a directory"));
+    if (!PathExists(path)) return Bad(field, absl::StrCat(Quote(path), " does not exist"));
+    if (IsDirectory(path)) return Bad(field, absl::StrCat(Quote(path), " is a directory"));
     if (access(path.c_str(), R_OK) != 0) {
-      return Bad(field, absl::StrCat("'", path, "' is not readable"));
+      return Bad(field, absl::StrCat(Quote(path), " is not readable"));
     }
     return absl::OkStatus();
   }
 
-  // Sets an unset count to `def`; a set one must be >= `min`.
+  // Sets an unset count to `def`; a set one must be in [min, max].
   template <typename Has, typename Get, typename Set, typename T>
-  absl::Status Count(const std::string& field, Has has, Get get, Set set, T def, T min) {
+  absl::Status Count(const std::string& field, Has has, Get get, Set set, T def, T min, T max) {
     if (!(s_.*has)()) {
       (s_.*set)(def);
       return absl::OkStatus();
     }
     if ((s_.*get)() < min) {
       return Bad(field, absl::StrCat((s_.*get)(), " must be >= ", min));
+    }
+    if ((s_.*get)() > max) {
+      return Bad(field, absl::StrCat((s_.*get)(), " exceeds the limit of ", max));
     }
     return absl::OkStatus();
   }
@@ -121,6 +132,9 @@ class Checker {
     double v = (s_.*get)();
     if (!(v > 0) || !std::isfinite(v)) {
       return Bad(field, absl::StrCat(v, " must be a finite number > 0"));
+    }
+    if (v > job_defaults::kMaxLearningRate) {
+      return Bad(field, absl::StrCat(v, " exceeds the limit of ", job_defaults::kMaxLearningRate));
     }
     return absl::OkStatus();
   }
@@ -156,10 +170,10 @@ absl::Status CheckModel(Checker& c, ModelConfig* cfg) {
   v1::JobSpec& s = c.spec();
   RETURN_IF_ERROR(c.CheckPlace("model_dir", s.model_dir()));
   const std::string& dir = s.model_dir();
-  if (!IsDirectory(dir)) return c.Bad("model_dir", absl::StrCat("'", dir, "' is not a directory"));
+  if (!IsDirectory(dir)) return c.Bad("model_dir", absl::StrCat(Quote(dir), " is not a directory"));
   if (!PathExists(JoinPath(dir, "config.json"))) {
     return c.Bad("model_dir",
-                 absl::StrCat("'", dir, "' has no config.json (expected a Hugging Face folder)"));
+                 absl::StrCat(Quote(dir), " has no config.json (expected a Hugging Face folder)"));
   }
   absl::StatusOr<ModelConfig> loaded = LoadModelConfig(dir);
   RETURN_IF_ERROR(c.WithName("model_dir", loaded.status()));
@@ -176,7 +190,7 @@ absl::Status CheckQuantization(Checker& c) {
   v1::JobSpec& s = c.spec();
   if (s.method().empty()) s.set_method(job_defaults::kMethod);
   if (s.method() != "efficientqat" && s.method() != "gptq" && s.method() != "rtn") {
-    return c.Bad("method", absl::StrCat("'", s.method(), "' is not efficientqat, gptq or rtn"));
+    return c.Bad("method", absl::StrCat(Quote(s.method()), " is not efficientqat, gptq or rtn"));
   }
   if (!s.has_bits()) s.set_bits(job_defaults::kBits);
   if (!s.has_group_size()) s.set_group_size(job_defaults::kGroupSize);
@@ -185,7 +199,7 @@ absl::Status CheckQuantization(Checker& c) {
   RETURN_IF_ERROR(ValidateQuantSpec(q, names));
   if (s.zeros().empty()) s.set_zeros(job_defaults::kZeros);
   if (s.zeros() != "v2" && s.zeros() != "v1") {
-    return c.Bad("zeros", absl::StrCat("'", s.zeros(), "' is not v2 or v1"));
+    return c.Bad("zeros", absl::StrCat(Quote(s.zeros()), " is not v2 or v1"));
   }
   if (s.format().empty()) s.set_format(job_defaults::kFormat);
   RETURN_IF_ERROR(ParseOutputFormat(s.format(), c.Name("format")).status());
@@ -230,16 +244,21 @@ absl::Status CheckBlockStage(Checker& c, const ModelConfig& cfg) {
     RETURN_IF_ERROR(c.CheckInputFile("calib_path", s.calib_path()));
   }
   RETURN_IF_ERROR(c.Count("samples", &S::has_samples, &S::samples, &S::set_samples,
-                          job_defaults::kSamples, int64_t{1}));
+                          job_defaults::kSamples, int64_t{1}, job_defaults::kMaxSamples));
   RETURN_IF_ERROR(c.Seqlen("seqlen", &S::has_seqlen, &S::seqlen, &S::set_seqlen,
                            std::min(job_defaults::kMaxSeqlen, max_pos), max_pos));
+  if (s.samples() > job_defaults::kMaxTokens / s.seqlen()) {
+    return c.Bad("samples", absl::StrCat(s.samples(), " windows of ", s.seqlen(),
+                                         " tokens exceed the limit of ", job_defaults::kMaxTokens,
+                                         " tokens"));
+  }
   if (!s.has_seed()) s.set_seed(job_defaults::kSeed);
   RETURN_IF_ERROR(c.Count("batch", &S::has_batch, &S::batch, &S::set_batch, job_defaults::kBatch,
-                          int64_t{1}));
+                          int64_t{1}, job_defaults::kMaxBatch));
   RETURN_IF_ERROR(c.Count("epochs", &S::has_epochs, &S::epochs, &S::set_epochs,
-                          job_defaults::kEpochs, int64_t{1}));
+                          job_defaults::kEpochs, int64_t{1}, job_defaults::kMaxEpochs));
   RETURN_IF_ERROR(c.Count("ap_batch", &S::has_ap_batch, &S::ap_batch, &S::set_ap_batch,
-                          job_defaults::kApBatch, int64_t{1}));
+                          job_defaults::kApBatch, int64_t{1}, job_defaults::kMaxBatch));
   RETURN_IF_ERROR(c.Rate("quant_lr", &S::has_quant_lr, &S::quant_lr, &S::set_quant_lr,
                          job_defaults::kQuantLr));
   RETURN_IF_ERROR(c.Rate("weight_lr", &S::has_weight_lr, &S::weight_lr, &S::set_weight_lr,
@@ -256,17 +275,22 @@ absl::Status CheckE2e(Checker& c, const ModelConfig& cfg) {
     s.set_e2e_data(s.calib_path());
   }
   RETURN_IF_ERROR(c.Count("e2e_samples", &S::has_e2e_samples, &S::e2e_samples,
-                          &S::set_e2e_samples, s.samples(), int64_t{1}));
+                          &S::set_e2e_samples, s.samples(), int64_t{1}, job_defaults::kMaxSamples));
   RETURN_IF_ERROR(c.Seqlen("e2e_seqlen", &S::has_e2e_seqlen, &S::e2e_seqlen, &S::set_e2e_seqlen,
                            s.seqlen(), max_pos));
+  if (s.e2e_samples() > job_defaults::kMaxTokens / s.e2e_seqlen()) {
+    return c.Bad("e2e_samples", absl::StrCat(s.e2e_samples(), " windows of ", s.e2e_seqlen(),
+                                             " tokens exceed the limit of ",
+                                             job_defaults::kMaxTokens, " tokens"));
+  }
   RETURN_IF_ERROR(c.Count("e2e_epochs", &S::has_e2e_epochs, &S::e2e_epochs, &S::set_e2e_epochs,
-                          job_defaults::kE2eEpochs, int64_t{1}));
+                          job_defaults::kE2eEpochs, int64_t{1}, job_defaults::kMaxEpochs));
   RETURN_IF_ERROR(c.Rate("e2e_lr", &S::has_e2e_lr, &S::e2e_lr, &S::set_e2e_lr,
                          DefaultE2eLearningRate(s.bits())));
   RETURN_IF_ERROR(c.Count("e2e_batch", &S::has_e2e_batch, &S::e2e_batch, &S::set_e2e_batch,
-                          job_defaults::kE2eBatch, int64_t{1}));
+                          job_defaults::kE2eBatch, int64_t{1}, job_defaults::kMaxBatch));
   RETURN_IF_ERROR(c.Count("e2e_accum", &S::has_e2e_accum, &S::e2e_accum, &S::set_e2e_accum,
-                          job_defaults::kE2eAccum, int64_t{1}));
+                          job_defaults::kE2eAccum, int64_t{1}, job_defaults::kMaxBatch));
   return absl::OkStatus();
 }
 
@@ -279,7 +303,7 @@ absl::Status CheckEvalAndSchedule(Checker& c, const ModelConfig& cfg) {
                            &S::set_eval_seqlen, std::min(job_defaults::kMaxSeqlen, max_pos),
                            max_pos));
   RETURN_IF_ERROR(c.Count("eval_max_windows", &S::has_eval_max_windows, &S::eval_max_windows,
-                          &S::set_eval_max_windows, job_defaults::kEvalMaxWindows, int64_t{0}));
+                          &S::set_eval_max_windows, job_defaults::kEvalMaxWindows, int64_t{0}, job_defaults::kMaxEvalWindows));
   if (s.schedule() == v1::SCHEDULE_UNSPECIFIED) s.set_schedule(v1::SEQUENTIAL);
   if (!v1::Schedule_IsValid(s.schedule())) {
     return c.Bad("schedule", absl::StrCat(static_cast<int>(s.schedule()), " is not a schedule"));
@@ -289,7 +313,7 @@ absl::Status CheckEvalAndSchedule(Checker& c, const ModelConfig& cfg) {
     return c.Bad("anneal_fraction", absl::StrCat(s.anneal_fraction(), " must be in [0, 1]"));
   }
   RETURN_IF_ERROR(c.Count("max_stages", &S::has_max_stages, &S::max_stages, &S::set_max_stages,
-                          job_defaults::kMaxStages, 0));
+                          job_defaults::kMaxStages, 0, job_defaults::kMaxStagesLimit));
   return absl::OkStatus();
 }
 

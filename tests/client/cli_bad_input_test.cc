@@ -346,6 +346,9 @@ const Case kCases[] = {
                        "rtn"}, {"out", "a_file.txt", "file"}},
     {"out_not_empty", Q(kModel, {"--method", "rtn"}), {"--out", "not empty", "--overwrite"},
      K::kNonEmpty},
+    {"out_inside_model",
+     {"quantize", "--model", kModel, "--out", "{src}/models/stories260K/q", "--method", "rtn"},
+     {"--out", "inside the source model folder"}},
     // Flags.
     {"unknown_flag", Q(kModel, {"--method", "rtn", "--bogus"}), {"--bogus"}, K::kAbsent},
     {"unknown_flag_with_value", {"eval", "--bogus=1", "--model", kModel}, {"--bogus"}},

@@ -210,5 +210,21 @@ TEST_F(SchedulerTest, CancelAbortsRunningAssignmentsThroughTheHeartbeat) {
   EXPECT_EQ(sched_->Cancel(job).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// Assignment ids end in 128 random bits: two assignments of the same job
+// share nothing a client could extrapolate from.
+TEST_F(SchedulerTest, AssignmentIdsAreUnguessable) {
+  std::string a = AddWorker("127.0.0.1:1001"), b = AddWorker("127.0.0.1:1002");
+  SubmitOk(Spec(v1::PIPELINED));
+  std::string ia = Poll(a).assignment().assignment_id();
+  std::string ib = Poll(b).assignment().assignment_id();
+  for (const std::string& id : {ia, ib}) {
+    ASSERT_GE(id.size(), 33u) << id;
+    std::string tail = id.substr(id.size() - 32);
+    EXPECT_EQ(tail.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+    EXPECT_EQ(id[id.size() - 33], '-') << id;
+  }
+  EXPECT_NE(ia.substr(ia.size() - 32), ib.substr(ib.size() - 32));
+}
+
 }  // namespace
 }  // namespace eqat

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <fstream>
 #include <cmath>
 #include <filesystem>
@@ -202,6 +204,20 @@ TEST_F(SpecValidationTest, BadFieldsAreNamed) {
       {"eval text", [&](v1::JobSpec* s) { s->set_eval_text(src + "/data/none.txt"); }, "spec.eval_text"},
       {"zeros", [](v1::JobSpec* s) { s->set_zeros("v3"); }, "spec.zeros"},
       {"format", [](v1::JobSpec* s) { s->set_format("gguf"); }, "spec.format"},
+      {"samples 1e12", [](v1::JobSpec* s) { s->set_samples(1000000000000); }, "spec.samples"},
+      {"epochs 1e15", [](v1::JobSpec* s) { s->set_epochs(1000000000000000); }, "spec.epochs"},
+      {"ap_batch 1e12", [](v1::JobSpec* s) { s->set_ap_batch(1000000000000); }, "spec.ap_batch"},
+      {"e2e_accum huge", [](v1::JobSpec* s) { s->set_e2e_accum(int64_t{1} << 40); }, "spec.e2e_accum"},
+      {"lr 10", [](v1::JobSpec* s) { s->set_quant_lr(10); }, "spec.quant_lr"},
+      {"lr +inf", [](v1::JobSpec* s) { s->set_e2e_lr(std::numeric_limits<double>::infinity()); },
+       "spec.e2e_lr"},
+      {"max stages huge", [](v1::JobSpec* s) { s->set_max_stages(1 << 30); }, "spec.max_stages"},
+      {"schedule 7", [](v1::JobSpec* s) { s->set_schedule(static_cast<v1::Schedule>(7)); },
+       "spec.schedule"},
+      {"out inside the model", [&](v1::JobSpec* s) {
+         s->set_output_dir(src + "/models/stories260K/quantized");
+       },
+       "spec.output_dir"},
       {"awq vs 172", [](v1::JobSpec* s) { s->set_format("awq"); s->set_bits(4); }, "172"},
       {"awq 2-bit", [](v1::JobSpec* s) { s->set_format("awq"); s->set_bits(2); }, "spec.format"},
       {"v1 with compressed-tensors", [](v1::JobSpec* s) {
@@ -227,6 +243,22 @@ TEST_F(SpecValidationTest, BadFieldsAreNamed) {
     EXPECT_NE(std::string(v.status().message()).find(c.field), std::string::npos)
         << c.name << ": " << v.status();
   }
+}
+
+TEST_F(SpecValidationTest, HugeStringsAreNotEchoed) {
+  v1::JobSpec s = StoriesSpec(Out());
+  s.set_method(std::string(5 << 20, 'x'));
+  auto v = Wire(s);
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(v.status().message()).find("spec.method"), std::string::npos);
+  EXPECT_LT(v.status().message().size(), 400u) << "the 5 MiB value came back in the error";
+  s = StoriesSpec(Out());
+  s.set_calib_path("/" + std::string(3 << 20, 'c'));
+  v = Wire(s);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(std::string(v.status().message()).find("spec.calib_path"), std::string::npos);
+  EXPECT_LT(v.status().message().size(), 400u);
 }
 
 TEST_F(SpecValidationTest, AnnealFractionZeroIsKeptUnsetIsTheDefault) {
