@@ -97,12 +97,17 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
     br.options.on_block_done = [&](const BlockReport& r) {
       if (!trains) bar.Update(r.block + 1, absl::StrFormat("blocks, mse %.3g", r.output_mse));
     };
+    std::map<int, uint64_t> checksums;  // finalize checks every block it reads
+    br.on_block_written = [&](int block, const std::string&, uint64_t sum) {
+      checksums[block] = sum;
+    };
     RETURN_IF_ERROR(RunBlockStage(br, StageActivations{}).status());
     bar.Finish();
     const double block_seconds = SecondsSince(t0);
 
     // Finalize: assemble, E2E-QP, write, evaluate.
     FinalizeRequest fr = FinalizeRequestFor(s, work.path(), res);
+    fr.block_checksums = checksums;
     ProgressBar e2e_bar("e2e-qp", 1, o.progress);
     fr.e2e_options.on_step = [&](int64_t step, int64_t total, double loss) {
       e2e_bar.SetTotal(total);

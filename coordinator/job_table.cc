@@ -223,6 +223,16 @@ void JobTable::SetState(JobRec* j, v1::JobState s, const std::string& msg) {
   Event(j, std::move(e));
 }
 
+std::map<int, uint64_t> JobTable::BlockChecksums(const std::string& id) {
+  std::map<int, uint64_t> out;
+  absl::StatusOr<std::map<int, v1::BlockReport>> blocks = store_->GetBlocks(id);
+  if (!blocks.ok()) return out;
+  for (const auto& [block, report] : *blocks) {
+    if (report.checksum() != 0) out[block] = report.checksum();
+  }
+  return out;
+}
+
 absl::Status JobTable::RecordBlock(JobRec* j, const v1::BlockReport& b) {
   if (absl::Status st = store_->PutBlock(j->job.id(), b); !st.ok()) return st;
   for (Stage& s : j->stages) {

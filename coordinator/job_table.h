@@ -59,6 +59,10 @@ class JobTable {
  public:
   JobTable(Monitor* monitor, JobStore* store) : m_(monitor), store_(store) {}
 
+  // The recorded FNV-1a 64 checksum of each packed block of job `id`
+  // (empty when the store cannot be read: the stage then reads unchecked).
+  std::map<int, uint64_t> BlockChecksums(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
+
   absl::Status Recover() ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
 
   // A QUEUED job over `num_blocks` blocks of an already validated spec.

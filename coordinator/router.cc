@@ -25,6 +25,9 @@ v1::Assignment Router::Assign(JobRec* j, int stage, const std::string& worker_id
   a.set_job_dir(j->job_dir);
   a.set_num_stages(static_cast<int>(j->stages.size()));
   a.set_pipelined(j->job.spec().schedule() == v1::PIPELINED);
+  for (const auto& [block, sum] : jobs_->BlockChecksums(j->job.id())) {
+    (*a.mutable_block_checksums())[block] = sum;
+  }
   if (kind == v1::BLOCK_AP) {
     Stage& s = j->stages[stage];
     a.set_stage_index(stage);

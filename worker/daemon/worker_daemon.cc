@@ -275,6 +275,7 @@ struct WorkerDaemon::Impl {
           a->spec(),
           StageRange{a->job_dir(), a->first_block(), a->last_block(), a->resume_from_block()},
           StageResources{device, cache});
+      r.block_checksums = {a->block_checksums().begin(), a->block_checksums().end()};
       std::unique_ptr<StreamInputFeed> feed;
       if (a->receive_inputs() && in.fp == nullptr) {
         ASSIGN_OR_RETURN(ModelConfig cfg, LoadModelConfig(a->spec().model_dir()));
@@ -415,6 +416,7 @@ struct WorkerDaemon::Impl {
   absl::StatusOr<v1::JobResult> RunFinalizeAssignment(const v1::Assignment& a, torch::Device device) {
     const v1::JobSpec& s = a.spec();
     FinalizeRequest r = FinalizeRequestFor(s, a.job_dir(), StageResources{device, {}});
+    r.block_checksums = {a.block_checksums().begin(), a.block_checksums().end()};
     r.e2e_options.on_step = [&](int64_t step, int64_t total, double loss) {
       CheckAbort();
       Progress(a, "e2e-qp", -1, step, total, loss, 0, 0);

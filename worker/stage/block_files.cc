@@ -11,6 +11,11 @@
 
 namespace eqat {
 
+uint64_t RecordedChecksum(const std::map<int, uint64_t>& checksums, int block) {
+  auto it = checksums.find(block);
+  return it == checksums.end() ? 0 : it->second;
+}
+
 uint64_t Fnv1a64(const std::string& bytes) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : bytes) {
@@ -75,8 +80,12 @@ absl::StatusOr<Block> ReadBlockFile(const std::string& path, const ModelConfig& 
                                     const kernels::QuantSpec& spec, uint64_t expect_checksum) {
   if (expect_checksum != 0) {
     ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
-    if (Fnv1a64(bytes) != expect_checksum) {
-      return absl::DataLossError(absl::StrCat(path, ": checksum mismatch"));
+    const uint64_t got = Fnv1a64(bytes);
+    if (got != expect_checksum) {
+      return absl::DataLossError(absl::StrFormat(
+          "%s: checksum mismatch for block %d (recorded %016x, file %016x): the file changed "
+          "after it was written",
+          path, index, expect_checksum, got));
     }
   }
   ASSIGN_OR_RETURN(auto st, SafetensorsModel::Open(path));

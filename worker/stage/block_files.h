@@ -8,6 +8,7 @@
 #define EQAT_WORKER_STAGE_BLOCK_FILES_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -29,6 +30,9 @@ absl::StatusOr<Block> ReadBlockFile(const std::string& path, const ModelConfig& 
                                     const kernels::QuantSpec& spec, uint64_t expect_checksum = 0);
 
 uint64_t Fnv1a64(const std::string& bytes);
+
+// The checksum recorded for `block`, 0 (do not check) when none is.
+uint64_t RecordedChecksum(const std::map<int, uint64_t>& checksums, int block);
 
 // Beside each block file, its Block-AP / GPTQ report (losses, attempts; no
 // timings, so reruns write the same bytes): job_dir/blocks/block_I.json.

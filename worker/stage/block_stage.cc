@@ -54,7 +54,8 @@ absl::StatusOr<StageActivations> ComputeInputsFromCalibration(const BlockStageRe
   for (int j = 0; j < upto; ++j) {
     MapStore(a.fp.get(), r.options.batch_size, model->block(j), cfg);
     ASSIGN_OR_RETURN(Block packed,
-                     ReadBlockFile(BlockFilePath(r.job_dir, j), cfg, j, r.options.spec));
+                     ReadBlockFile(BlockFilePath(r.job_dir, j), cfg, j, r.options.spec,
+                                   RecordedChecksum(r.block_checksums, j)));
     MapStore(a.q.get(), r.options.batch_size, packed, cfg);
   }
   return a;

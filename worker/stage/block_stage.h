@@ -15,6 +15,7 @@
 #define EQAT_WORKER_STAGE_BLOCK_STAGE_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -40,6 +41,9 @@ struct BlockStageRequest {
   uint64_t seed = 0;
   // Called after each block file is written (path, FNV-1a 64 checksum).
   std::function<void(int, const std::string&, uint64_t)> on_block_written;
+  // Recorded checksums of packed blocks on disk (block -> FNV-1a 64); a
+  // block read for its outputs must match (absent: not checked).
+  std::map<int, uint64_t> block_checksums;
   // Pipelined schedule: when set, the stage first runs its fp blocks over
   // the fp inputs and hands the fp outputs (the next stage's fp inputs) here,
   // before any training; an error stops the stage.

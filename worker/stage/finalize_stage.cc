@@ -22,7 +22,8 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
   const int n = static_cast<int>(model->config().num_hidden_layers);
   std::vector<Block> blocks;
   for (int i = 0; i < n; ++i) {
-    ASSIGN_OR_RETURN(Block b, ReadBlockFile(BlockFilePath(r.job_dir, i), model->config(), i, r.spec));
+    ASSIGN_OR_RETURN(Block b, ReadBlockFile(BlockFilePath(r.job_dir, i), model->config(), i,
+                                            r.spec, RecordedChecksum(r.block_checksums, i)));
     blocks.push_back(std::move(b));
   }
   model->SetBlocks(std::move(blocks), 0);

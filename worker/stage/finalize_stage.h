@@ -9,6 +9,7 @@
 #define EQAT_WORKER_STAGE_FINALIZE_STAGE_H_
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -24,6 +25,9 @@ namespace eqat {
 struct FinalizeRequest {
   std::string model_dir;
   std::string job_dir;
+  // Recorded checksums of the block files (block -> FNV-1a 64): each block
+  // read must match; a block absent here is read unchecked.
+  std::map<int, uint64_t> block_checksums;
   std::string output_dir;
   kernels::QuantSpec spec;
   QuantMethod method = QuantMethod::kEfficientQat;

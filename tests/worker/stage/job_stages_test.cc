@@ -5,6 +5,8 @@
 // stages that hand over through the packed block files (as a cluster does
 // after a lost worker); another seed gives another model.
 #include <gtest/gtest.h>
+
+#include <map>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include "common/file_util.h"
 #include "common/job/job_spec.h"
 #include "tests/worker/test_util.h"
+#include "worker/stage/block_files.h"
 #include "worker/stage/stage_requests.h"
 
 namespace eqat {
@@ -103,6 +106,48 @@ TEST_F(JobStagesTest, SameSpecSameBytesAnotherSeedAnotherModel) {
   int entries = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir_)) entries += e.is_directory() ? 1 : 100;
   EXPECT_EQ(entries, 3);
+}
+
+// A block file that changed after it was written (one flipped data byte)
+// is refused by finalize when its checksum is recorded, naming the
+// block; the same folder with the checksums omitted still loads.
+TEST_F(JobStagesTest, CorruptBlockFileIsDataLossNotASilentResult) {
+  v1::JobSpec in = Spec("corrupt", 3);
+  in.set_method("rtn");
+  in.clear_calib_path();
+  in.set_skip_e2e(true);
+  JobSpecRules rules;
+  rules.style = FieldStyle::kFlag;
+  auto job = ValidateJobSpec(in, rules);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::JobSpec& s = job->spec;
+  const std::string work = JobWorkDir(s);
+  StageResources res;
+  BlockStageRequest br = BlockStageRequestFor(s, StageRange{work, 0, job->num_blocks, 0}, res);
+  std::map<int, uint64_t> sums;
+  br.on_block_written = [&](int b, const std::string&, uint64_t sum) { sums[b] = sum; };
+  ASSERT_TRUE(RunBlockStage(br, StageActivations{}).ok());
+  ASSERT_EQ(static_cast<int>(sums.size()), job->num_blocks);
+
+  const std::string path = BlockFilePath(work, 1);
+  auto bytes = ReadFile(path);
+  ASSERT_TRUE(bytes.ok());
+  std::string flipped = *bytes;
+  flipped[flipped.size() - 7] ^= 0x10;  // inside the tensor data
+  ASSERT_TRUE(WriteFileAtomic(path, flipped).ok());
+
+  FinalizeRequest fr = FinalizeRequestFor(s, work, res);
+  fr.block_checksums = sums;
+  auto bad = RunFinalize(fr);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
+  EXPECT_NE(std::string(bad.status().message()).find("block 1"), std::string::npos)
+      << bad.status();
+  EXPECT_FALSE(PathExists(s.output_dir())) << "no output from a corrupt block";
+
+  fr.block_checksums.erase(1);  // unchecked: the flipped byte is read as data
+  EXPECT_TRUE(RunFinalize(fr).ok());
+  std::filesystem::remove_all(work);
 }
 
 }  // namespace
