@@ -25,17 +25,10 @@ absl::Status RunConvert(const ConvertOptions& o, std::ostream& out) {
     return absl::InvalidArgumentError(
         "--model: is not quantized (no quantization_config); use eqat quantize");
   }
-  const int64_t attn = cfg.num_attention_heads * cfg.head_dim;
-  const int64_t kv = cfg.num_key_value_heads * cfg.head_dim;
-  RETURN_IF_ERROR(CheckFormatHolds(format, cfg.quantization.bits, o.zeros,
-                                   {{"self_attn.q_proj", attn},
-                                    {"self_attn.k_proj", kv},
-                                    {"self_attn.v_proj", kv},
-                                    {"self_attn.o_proj", cfg.hidden_size},
-                                    {"mlp.gate_proj", cfg.intermediate_size},
-                                    {"mlp.up_proj", cfg.intermediate_size},
-                                    {"mlp.down_proj", cfg.hidden_size}},
-                                   "--format", "--zeros"));
+  std::vector<std::pair<std::string, int64_t>> outs;
+  for (const LinearDims& l : BlockLinearDims(cfg)) outs.emplace_back(l.name, l.out_features);
+  RETURN_IF_ERROR(CheckFormatHolds(format, cfg.quantization.bits, o.zeros, outs, "--format",
+                                   "--zeros"));
   RETURN_IF_ERROR(CheckOutputDir(o.out, o.overwrite, "--out"));
   RETURN_IF_ERROR(CheckOutputNotSource(o.out, o.model));
   return GuardTorch([&]() -> absl::Status {

@@ -426,6 +426,14 @@ absl::StatusOr<ModelConfig> ParseWithName(std::string_view json_text, const std:
 
 }  // namespace
 
+std::vector<LinearDims> BlockLinearDims(const ModelConfig& c) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  const int64_t q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
+  return {{"self_attn.q_proj", q, H},  {"self_attn.k_proj", kv, H}, {"self_attn.v_proj", kv, H},
+          {"self_attn.o_proj", H, q},  {"mlp.gate_proj", I, H},     {"mlp.up_proj", I, H},
+          {"mlp.down_proj", H, I}};
+}
+
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text) {
   return ParseWithName(json_text, "config.json");
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/json.h"
@@ -61,6 +62,16 @@ struct ModelConfig {
   QuantizationConfig quantization;
   Json raw;  // the parsed document, kept to write it back out
 };
+
+// The seven linears of one block (every block has the same), named as in
+// checkpoints after "model.layers.I.": self_attn.{q,k,v,o}_proj,
+// mlp.{gate,up,down}_proj.
+struct LinearDims {
+  const char* name;
+  int64_t out_features;
+  int64_t in_features;
+};
+std::vector<LinearDims> BlockLinearDims(const ModelConfig& c);
 
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text);
 // Reads DIR/config.json. NotFound / InvalidArgument naming the path.

@@ -1,7 +1,6 @@
 #include "kernels/awq_layout.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "kernels/pack.h"
 
 namespace eqat::kernels {
@@ -12,25 +11,6 @@ torch::Tensor WrapToInt32(const torch::Tensor& words) {
   auto w = words.bitwise_and(static_cast<int64_t>(0xFFFFFFFFLL));
   w = torch::where(w.ge(int64_t{1} << 31), w - (int64_t{1} << 32), w);
   return w.to(torch::kInt);
-}
-
-absl::Status CheckShape(const torch::Tensor& t, const std::string& what, const char* name,
-                        std::vector<int64_t> want, torch::ScalarType dtype_a,
-                        torch::ScalarType dtype_b) {
-  if (!t.defined()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ".", name, ": missing tensor"));
-  }
-  if (t.sizes() != torch::IntArrayRef(want)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ".", name, ": shape [",
-                                                   absl::StrJoin(t.sizes(), ","), "], expected [",
-                                                   absl::StrJoin(want, ","), "]"));
-  }
-  if (t.scalar_type() != dtype_a && t.scalar_type() != dtype_b) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ".", name, ": dtype ", std::string(c10::toString(t.scalar_type())),
-                     " is not accepted"));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -87,13 +67,10 @@ absl::StatusOr<PackedLinear> FromAwq(const AwqTensors& t, int group_size, int64_
                                                    " does not divide in_features ", in_features));
   }
   const int64_t G = group_size > 0 ? in_features / group_size : 1;
-  st = CheckShape(t.qweight, what, "qweight", {in_features, out_features / 8}, torch::kInt,
-                  torch::kInt);
+  st = CheckTensor(t.qweight, what, "qweight", {in_features, out_features / 8}, {torch::kInt});
+  if (st.ok()) st = CheckTensor(t.qzeros, what, "qzeros", {G, out_features / 8}, {torch::kInt});
   if (st.ok()) {
-    st = CheckShape(t.qzeros, what, "qzeros", {G, out_features / 8}, torch::kInt, torch::kInt);
-  }
-  if (st.ok()) {
-    st = CheckShape(t.scales, what, "scales", {G, out_features}, torch::kHalf, torch::kFloat);
+    st = CheckTensor(t.scales, what, "scales", {G, out_features}, {torch::kHalf, torch::kFloat});
   }
   if (!st.ok()) return st;
   auto q = UnpackAwqInt4(t.qweight, out_features).t().contiguous();  // [out, in]

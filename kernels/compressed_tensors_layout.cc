@@ -1,31 +1,9 @@
 #include "kernels/compressed_tensors_layout.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "kernels/pack.h"
 
 namespace eqat::kernels {
-namespace {
-
-absl::Status Check(const torch::Tensor& t, const std::string& what, const char* name,
-                   std::vector<int64_t> want, std::vector<torch::ScalarType> dtypes) {
-  if (!t.defined()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ".", name, ": missing tensor"));
-  }
-  if (t.sizes() != torch::IntArrayRef(want)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ".", name, ": shape [",
-                                                   absl::StrJoin(t.sizes(), ","), "], expected [",
-                                                   absl::StrJoin(want, ","), "]"));
-  }
-  for (auto d : dtypes) {
-    if (t.scalar_type() == d) return absl::OkStatus();
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat(what, ".", name, ": dtype ", std::string(c10::toString(t.scalar_type())),
-                   " is not accepted"));
-}
-
-}  // namespace
 
 CompressedTensors ToCompressedTensors(const PackedLinear& p, torch::ScalarType scale_dtype) {
   // GPTQ's qweight is the same bitstream packed along dim 0 of [in, out];
@@ -51,7 +29,7 @@ absl::StatusOr<PackedLinear> FromCompressedTensors(const CompressedTensors& t, i
                                                    " does not divide in_features ", in_features));
   }
   const int64_t G = group_size > 0 ? in_features / group_size : 1;
-  absl::Status st = Check(t.weight_shape, what, "weight_shape", {2}, {torch::kLong, torch::kInt});
+  absl::Status st = CheckTensor(t.weight_shape, what, "weight_shape", {2}, {torch::kLong, torch::kInt});
   if (st.ok()) {
     auto shape = t.weight_shape.to(torch::kLong);
     if (shape[0].item<int64_t>() != out_features || shape[1].item<int64_t>() != in_features) {
@@ -61,15 +39,15 @@ absl::StatusOr<PackedLinear> FromCompressedTensors(const CompressedTensors& t, i
     }
   }
   if (st.ok()) {
-    st = Check(t.weight_packed, what, "weight_packed", {out_features, PackedLength(in_features, bits)},
+    st = CheckTensor(t.weight_packed, what, "weight_packed", {out_features, PackedLength(in_features, bits)},
                {torch::kInt});
   }
   if (st.ok()) {
-    st = Check(t.weight_zero_point, what, "weight_zero_point",
+    st = CheckTensor(t.weight_zero_point, what, "weight_zero_point",
                {PackedLength(out_features, bits), G}, {torch::kInt});
   }
   if (st.ok()) {
-    st = Check(t.weight_scale, what, "weight_scale", {out_features, G},
+    st = CheckTensor(t.weight_scale, what, "weight_scale", {out_features, G},
                {torch::kHalf, torch::kBFloat16, torch::kFloat});
   }
   if (!st.ok()) return st;

@@ -29,6 +29,25 @@ torch::Tensor UnpackAlongDim0(const torch::Tensor& packed, int64_t n, int bits) 
 
 }  // namespace
 
+absl::Status CheckTensor(const torch::Tensor& t, const std::string& what, const char* name,
+                         const std::vector<int64_t>& want,
+                         const std::vector<torch::ScalarType>& dtypes) {
+  if (!t.defined()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ".", name, ": missing tensor"));
+  }
+  if (t.sizes() != torch::IntArrayRef(want)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ".", name, ": shape ", ShapeStr(t),
+                                                   ", expected [", absl::StrJoin(want, ","),
+                                                   "]"));
+  }
+  for (auto d : dtypes) {
+    if (t.scalar_type() == d) return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ".", name, ": dtype ", std::string(c10::toString(t.scalar_type())),
+                   " is not accepted"));
+}
+
 int64_t PackedLinear::num_groups() const { return in_features / group(); }
 
 PackedLinear PackLinear(const torch::Tensor& q, const torch::Tensor& zero,
@@ -64,21 +83,8 @@ absl::Status ValidatePacked(const PackedLinear& p, const std::string& what) {
   }
   int64_t G = p.num_groups();
   auto check = [&](const torch::Tensor& t, const char* name, std::vector<int64_t> want,
-                   std::vector<torch::ScalarType> dtypes) -> absl::Status {
-    if (!t.defined()) {
-      return absl::InvalidArgumentError(absl::StrCat(what, ".", name, ": missing tensor"));
-    }
-    if (t.sizes() != torch::IntArrayRef(want)) {
-      return absl::InvalidArgumentError(absl::StrCat(what, ".", name, ": shape ", ShapeStr(t),
-                                                     ", expected [", absl::StrJoin(want, ","),
-                                                     "]"));
-    }
-    for (auto d : dtypes) {
-      if (t.scalar_type() == d) return absl::OkStatus();
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ".", name, ": dtype ", std::string(c10::toString(t.scalar_type())),
-                     " is not accepted"));
+                   std::vector<torch::ScalarType> dtypes) {
+    return CheckTensor(t, what, name, want, dtypes);
   };
   absl::Status st = check(p.qweight, "qweight", {PackedLength(p.in_features, p.bits), p.out_features},
                           {torch::kInt});

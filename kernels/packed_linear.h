@@ -40,6 +40,12 @@ struct PackedLinear {
 PackedLinear PackLinear(const torch::Tensor& q, const torch::Tensor& zero,
                         const torch::Tensor& scale, const QuantSpec& spec);
 
+// InvalidArgument "<what>.<name>: ..." unless `t` is defined, has shape
+// `want` and one of `dtypes`. Shared by every layout's reader.
+absl::Status CheckTensor(const torch::Tensor& t, const std::string& what, const char* name,
+                         const std::vector<int64_t>& want,
+                         const std::vector<torch::ScalarType>& dtypes);
+
 // Checks shapes/dtypes of the four tensors against bits/group/in/out;
 // InvalidArgument naming `what` and the offending tensor otherwise.
 absl::Status ValidatePacked(const PackedLinear& p, const std::string& what);

@@ -213,23 +213,13 @@ absl::Status CheckGroupsFit(Checker& c, const ModelConfig& cfg) {
   QuantSpecFields names{c.Name("bits"), c.Name("group_size")};
   QuantSpec q{s.bits(), s.group_size()};
   // Every block has the same shapes: block 0's linears stand for all.
-  const int64_t attn = cfg.num_attention_heads * cfg.head_dim;
-  const std::pair<const char*, int64_t> linears[] = {
-      {"self_attn.q_proj", cfg.hidden_size}, {"self_attn.k_proj", cfg.hidden_size},
-      {"self_attn.v_proj", cfg.hidden_size}, {"self_attn.o_proj", attn},
-      {"mlp.gate_proj", cfg.hidden_size},    {"mlp.up_proj", cfg.hidden_size},
-      {"mlp.down_proj", cfg.intermediate_size}};
-  for (const auto& [name, in_features] : linears) {
-    RETURN_IF_ERROR(ValidateQuantSpecFor(q, in_features, absl::StrCat("model.layers.0.", name), names));
+  std::vector<std::pair<std::string, int64_t>> outs;
+  for (const LinearDims& l : BlockLinearDims(cfg)) {
+    const std::string name = absl::StrCat("model.layers.0.", l.name);
+    RETURN_IF_ERROR(ValidateQuantSpecFor(q, l.in_features, name, names));
+    outs.emplace_back(name, l.out_features);
   }
   // ... and can the output format hold it?
-  const int64_t kv = cfg.num_key_value_heads * cfg.head_dim;
-  const std::vector<std::pair<std::string, int64_t>> outs = {
-      {"model.layers.0.self_attn.q_proj", attn}, {"model.layers.0.self_attn.k_proj", kv},
-      {"model.layers.0.self_attn.v_proj", kv},   {"model.layers.0.self_attn.o_proj", cfg.hidden_size},
-      {"model.layers.0.mlp.gate_proj", cfg.intermediate_size},
-      {"model.layers.0.mlp.up_proj", cfg.intermediate_size},
-      {"model.layers.0.mlp.down_proj", cfg.hidden_size}};
   ASSIGN_OR_RETURN(OutputFormat format, ParseOutputFormat(s.format(), c.Name("format")));
   RETURN_IF_ERROR(CheckFormatHolds(format, s.bits(), s.zeros(), outs, c.Name("format"),
                                    c.Name("zeros")));

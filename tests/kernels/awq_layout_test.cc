@@ -4,17 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/kernels/test_util.h"
+
 namespace eqat::kernels {
 namespace {
 
-PackedLinear RandomPacked(int bits, int group, int64_t out, int64_t in, uint64_t seed) {
-  torch::manual_seed(seed);
-  QuantSpec spec{bits, group};
-  auto w = torch::randn({out, in});
-  QuantParams p = InitMinMax(w, spec);
-  IntCodes c = QuantizeToInt(w, p.scale, p.zero, spec);
-  return PackLinear(c.q, c.zero, p.scale, spec);
-}
+using testing::RandomPacked;
 
 TEST(AwqLayout, NibbleOrderIsInterleaved) {
   // Row of eight codes equal to their column index: nibble i must hold column

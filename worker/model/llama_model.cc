@@ -184,15 +184,13 @@ struct LinearShape {
 };
 
 LinearShape ShapeOf(const ModelConfig& c, const std::string& name) {
-  int64_t H = c.hidden_size, I = c.intermediate_size;
-  int64_t qd = c.num_attention_heads * c.head_dim, kvd = c.num_key_value_heads * c.head_dim;
-  if (name == "self_attn.q_proj") return {qd, H, c.attention_bias};
-  if (name == "self_attn.k_proj") return {kvd, H, c.attention_bias};
-  if (name == "self_attn.v_proj") return {kvd, H, c.attention_bias};
-  if (name == "self_attn.o_proj") return {H, qd, c.o_proj_bias};
-  if (name == "mlp.gate_proj") return {I, H, false};
-  if (name == "mlp.up_proj") return {I, H, false};
-  return {H, I, false};  // mlp.down_proj
+  const bool qkv = name == "self_attn.q_proj" || name == "self_attn.k_proj" ||
+                   name == "self_attn.v_proj";
+  const bool bias = qkv ? c.attention_bias : name == "self_attn.o_proj" && c.o_proj_bias;
+  for (const LinearDims& l : BlockLinearDims(c)) {
+    if (name == l.name) return {l.out_features, l.in_features, bias};
+  }
+  return {0, 0, false};  // unreachable: callers pass Block::Linears() names
 }
 
 absl::Status LoadLinear(const SafetensorsModel& st, const ModelConfig& c, int block,
