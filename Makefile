@@ -23,9 +23,13 @@ run: build
 test: build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure --timeout 900
 
-# Reads eqat's compressed-tensors output with transformers + compressed-tensors
-# (torch from PyPI, several GB; not part of `make test`).
+# Reads eqat's compressed-tensors output with transformers + compressed-tensors,
+# and compares eqat's forward with transformers' on tiny checkpoints of every
+# architecture (results: tests/conformance/results/forward.txt). torch comes
+# from PyPI (several GB, in build/venv-ct); not part of `make test`.
 conformance: build
+	bash tests/conformance/hf_forward_test.sh $(BUILD)/tests/eqat_forward_dump $(CURDIR) $(CURDIR)/$(BUILD) \
+	  --record --eqat $(BUILD)/client/eqat
 	bash tests/conformance/hf_conformance.sh $(BUILD)/client/eqat $(CURDIR) $(CURDIR)/$(BUILD)
 
 clean:

@@ -48,7 +48,7 @@ absl::Status CheckInputFile(const std::string& flag, const std::string& path) {
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadModelTokenizer(const std::string& model_dir) {
-  return Tokenizer::Load(JoinPath(model_dir, "tokenizer.model"));
+  return Tokenizer::LoadFromDir(model_dir);
 }
 
 absl::StatusOr<int64_t> ResolveSeqlen(const std::string& flag, int64_t requested,

@@ -25,7 +25,7 @@ absl::Status CheckModelDir(const std::string& flag, const std::string& dir);
 // Checks that `path` is a readable regular file; error names `flag`.
 absl::Status CheckInputFile(const std::string& flag, const std::string& path);
 
-// Loads DIR/tokenizer.model.
+// Loads DIR/tokenizer.json, else DIR/tokenizer.model (Tokenizer::LoadFromDir).
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadModelTokenizer(const std::string& model_dir);
 
 // requested > 0: validated (>= 2); else min(2048, max_position_embeddings).

@@ -1,5 +1,5 @@
 // The `eqat` CLI commands in local mode (no cluster): eval, quantize,
-// generate, inspect, convert. Each takes an options struct (filled from flags by
+// generate, inspect, convert, tokenize. Each takes an options struct (filled from flags by
 // main.cc), writes human output and, with `json`, a one-line JSON summary as
 // the last line of `out`. Errors come back as Status; ExitCodeFor maps them
 // (2 for bad input: InvalidArgument, NotFound, PermissionDenied,
@@ -14,6 +14,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/json.h"
 #include "eqat/v1/quantization_service.pb.h"
 
 namespace eqat {
@@ -60,6 +62,22 @@ struct ConvertOptions {
 struct InspectOptions {
   std::string model;
   bool json = false;
+  // --plan: the job's estimated peak memory per stage (common/job/memory_plan.h)
+  // for `spec` (the job flags; model_dir is `model`) split over `workers`.
+  bool plan = false;
+  int workers = 1;
+  v1::JobSpec spec;
+  std::string device = "cpu";
+  std::string cache_budget = "4G";
+};
+
+// `eqat tokenize`: the ids of a text file. The folder needs only
+// tokenizer.json (+ tokenizer_config.json) or tokenizer.model.
+struct TokenizeOptions {
+  std::string model;
+  std::string text;       // a text file, read as bytes
+  bool special = false;   // add the tokenizer's BOS/EOS (post-processor)
+  bool json = false;      // last line {"ids": [...], "n": N}
 };
 
 absl::Status RunEval(const EvalOptions& o, std::ostream& out);
@@ -67,8 +85,13 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out);
 absl::Status RunGenerate(const GenerateOptions& o, std::ostream& out);
 absl::Status RunInspect(const InspectOptions& o, std::ostream& out);
 absl::Status RunConvert(const ConvertOptions& o, std::ostream& out);
+absl::Status RunTokenize(const TokenizeOptions& o, std::ostream& out, std::ostream& err);
 
 int ExitCodeFor(const absl::Status& s);
+
+// `inspect --plan`: validates o.spec (placeholders for the paths a plan does
+// not read), prints the memory plan to `out` and returns it as JSON.
+absl::StatusOr<Json> PrintMemoryPlan(const InspectOptions& o, std::ostream& out);
 
 }  // namespace eqat
 

@@ -19,7 +19,7 @@
 #include "common/job/job_spec.h"
 #include "worker/model/compute_threads.h"
 
-ABSL_FLAG(std::string, model, "", "model folder (Hugging Face layout: config.json, safetensors, tokenizer.model)");
+ABSL_FLAG(std::string, model, "", "model folder (Hugging Face layout: config.json, safetensors, tokenizer.json or tokenizer.model)");
 ABSL_FLAG(std::string, out, "", "output folder for the quantized model (must not exist or be empty)");
 ABSL_FLAG(std::string, text, "", "evaluation text: raw text, .jsonl with \"text\" fields, or pre-tokenized .bin");
 ABSL_FLAG(int64_t, seqlen, 0, "tokens per window (unset or 0 for eval: min(2048, max_position_embeddings))");
@@ -65,6 +65,9 @@ ABSL_FLAG(std::string, state, "", "list: only jobs in this state");
 ABSL_FLAG(std::string, prompt, "Once upon a time", "prompt for generate");
 ABSL_FLAG(int64_t, max_new_tokens, 60, "tokens to generate");
 ABSL_FLAG(bool, bos, true, "prepend BOS to the prompt");
+ABSL_FLAG(bool, special, false, "tokenize: add the tokenizer's BOS/EOS, as its post-processor says");
+ABSL_FLAG(bool, plan, false, "inspect: estimate the peak memory of a job on this model (job flags as for quantize)");
+ABSL_FLAG(int32_t, workers, 1, "inspect --plan: split the blocks evenly over this many workers");
 
 namespace {
 
@@ -177,11 +180,29 @@ absl::Status DoGenerate(const eqat::ParsedArgs&) {
   return eqat::RunGenerate(o, std::cout);
 }
 
-absl::Status DoInspect(const eqat::ParsedArgs&) {
+absl::Status DoInspect(const eqat::ParsedArgs& a) {
   eqat::InspectOptions o;
   o.model = absl::GetFlag(FLAGS_model);
   o.json = absl::GetFlag(FLAGS_json);
+  o.plan = absl::GetFlag(FLAGS_plan);
+  o.workers = absl::GetFlag(FLAGS_workers);
+  o.device = absl::GetFlag(FLAGS_device);
+  o.cache_budget = absl::GetFlag(FLAGS_cache_budget);
+  if (o.plan) {
+    absl::StatusOr<eqat::v1::JobSpec> spec = JobSpecFlags(a);
+    if (!spec.ok()) return spec.status();
+    o.spec = *std::move(spec);
+  }
   return eqat::RunInspect(o, std::cout);
+}
+
+absl::Status DoTokenize(const eqat::ParsedArgs&) {
+  eqat::TokenizeOptions o;
+  o.model = absl::GetFlag(FLAGS_model);
+  o.text = absl::GetFlag(FLAGS_text);
+  o.special = absl::GetFlag(FLAGS_special);
+  o.json = absl::GetFlag(FLAGS_json);
+  return eqat::RunTokenize(o, std::cout, std::cerr);
 }
 
 absl::Status DoVersion(const eqat::ParsedArgs&) {
@@ -219,9 +240,13 @@ const std::map<std::string, Command>& Commands() {
 #endif
       {"generate", {"greedy text continuation of a prompt",
                     {"model", "prompt", "max_new_tokens", "bos", "json", "threads"}, DoGenerate}},
-      {"inspect", {"summarise a model folder", {"model", "json"}, DoInspect}},
+      {"inspect", {"summarise a model folder; --plan: a job's estimated peak memory per stage",
+                   Union(QuantizeFlagNames(), {"plan", "workers", "schedule", "max_stages"}),
+                   DoInspect}},
       {"convert", {"rewrite a quantized folder in another format (gptq, awq, compressed-tensors)",
                    {"model", "out", "format", "zeros", "overwrite", "json", "threads"}, DoConvert}},
+      {"tokenize", {"print the token ids of a text file (tokenizer.json or tokenizer.model)",
+                    {"model", "text", "special", "json"}, DoTokenize}},
       {"version", {"print eqat's version", {}, DoVersion}},
   };
   return *cmds;

@@ -78,6 +78,10 @@ absl::Status RunInspect(const InspectOptions& o, std::ostream& out) {
                            cfg.quantization.quant_method, cfg.quantization.bits,
                            cfg.quantization.group_size, cfg.quantization.checkpoint_format);
   }
+  Json plan;
+  if (o.plan) {
+    ASSIGN_OR_RETURN(plan, PrintMemoryPlan(o, out));
+  }
   if (o.json) {
     Json j = {{"model_type", cfg.model_type},
               {"layers", cfg.num_hidden_layers},
@@ -91,6 +95,7 @@ absl::Status RunInspect(const InspectOptions& o, std::ostream& out) {
       j["quant_method"] = cfg.quantization.quant_method;
       j["checkpoint_format"] = cfg.quantization.checkpoint_format;
     }
+    if (o.plan) j["memory_plan"] = plan;
     out << DumpJson(j) << "\n";
   }
   return absl::OkStatus();

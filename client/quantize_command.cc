@@ -16,6 +16,7 @@
 #include "client/commands.h"
 #include "common/file_util.h"
 #include "common/job/job_spec.h"
+#include "common/job/memory_plan.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "worker/stage/stage_requests.h"
@@ -76,6 +77,14 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
   ASSIGN_OR_RETURN(ValidatedJob job, ValidateJobSpec(o.spec, rules));
   ASSIGN_OR_RETURN(StageResources res, Resources(o));
   const v1::JobSpec& s = job.spec;
+  // Refuse, before any work, a job this machine cannot hold (memory_plan.h).
+  MemoryResources mr;
+  mr.cache_budget_bytes = res.cache.ram_budget_bytes;
+  mr.cuda = res.device.is_cuda();
+  const MemoryPlan plan = EstimateMemoryPlan(job.config, s, {{0, job.num_blocks}}, mr);
+  const WorkerMemory here{SystemMemoryBytes(), 0};
+  for (const StageMemory& st : plan.stages) RETURN_IF_ERROR(CheckStageFits(st, here, "this machine"));
+  RETURN_IF_ERROR(CheckStageFits(plan.finalize, here, "this machine"));
   return GuardTorch([&]() -> absl::Status {
     auto t0 = std::chrono::steady_clock::now();
     // Beside the output, unique to this process (a cluster job's folder is
@@ -104,7 +113,7 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
     RETURN_IF_ERROR(RunBlockStage(br, StageActivations{}).status());
     bar.Finish();
     const double block_seconds = SecondsSince(t0);
-
+    const double block_peak_mib = PeakRssMiB();
     // Finalize: assemble, E2E-QP, write, evaluate.
     FinalizeRequest fr = FinalizeRequestFor(s, work.path(), res);
     fr.block_checksums = checksums;
@@ -143,6 +152,11 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
       j["eval_seqlen"] = s.eval_seqlen();
     }
     j["peak_rss_mib"] = PeakRssMiB();
+    // The estimate this run was admitted on, beside what it measured.
+    j["block_stage_peak_rss_mib"] = block_peak_mib;
+    j["estimated_block_stage_mib"] = static_cast<double>(plan.stages[0].ram_bytes) / 1048576.0;
+    j["estimated_finalize_mib"] = static_cast<double>(plan.finalize.ram_bytes) / 1048576.0;
+    j["estimated_peak_rss_mib"] = static_cast<double>(plan.PeakRam()) / 1048576.0;
     out << DumpJson(j) << "\n";
     return absl::OkStatus();
   });

@@ -110,6 +110,7 @@ constexpr Family kFamilies[] = {
     {"llama", "LlamaForCausalLM"},
     {"mistral", "MistralForCausalLM"},
     {"qwen2", "Qwen2ForCausalLM"},
+    {"qwen3", "Qwen3ForCausalLM"},
 };
 
 const Family* FamilyByType(std::string_view t) {
@@ -141,7 +142,8 @@ absl::Status ParseFamily(const FieldReader& r, ModelConfig* c) {
         return r.Error("architectures",
                        absl::StrCat("'", arch,
                                     "' is not supported (LlamaForCausalLM, "
-                                    "MistralForCausalLM, Qwen2ForCausalLM)"));
+                                    "MistralForCausalLM, Qwen2ForCausalLM, "
+                                    "Qwen3ForCausalLM)"));
       }
     }
   }
@@ -152,7 +154,7 @@ absl::Status ParseFamily(const FieldReader& r, ModelConfig* c) {
     fam = FamilyByType(model_type);
     if (fam == nullptr) {
       return r.Error("model_type", absl::StrCat("'", model_type,
-                                                "' is not supported (llama, mistral, qwen2)"));
+                                                "' is not supported (llama, mistral, qwen2, qwen3)"));
     }
     if (by_arch != nullptr && by_arch != fam) {
       return r.Error("architectures",
@@ -182,6 +184,8 @@ absl::Status ParseShape(const FieldReader& r, ModelConfig* c) {
   }
   if (r.Get("head_dim") != nullptr) {
     RETURN_IF_ERROR(r.PositiveInt("head_dim", false, &c->head_dim));
+  } else if (c->model_type == "qwen3") {
+    c->head_dim = 128;  // Qwen3Config's default, whatever hidden_size / heads is
   } else {
     if (c->hidden_size % c->num_attention_heads != 0) {
       return r.Error("hidden_size",
@@ -205,11 +209,18 @@ absl::Status ParseShape(const FieldReader& r, ModelConfig* c) {
   return absl::OkStatus();
 }
 
+// rope_scaling (transformers < 5) or rope_parameters (transformers 5 writes
+// {"rope_type", "rope_theta", factor...} there, and no rope_theta or
+// rope_scaling at the top level); rope_parameters wins when both are given.
 absl::Status ParseRopeScaling(const FieldReader& r, const std::string& where, ModelConfig* c) {
-  const Json* rs = r.Get("rope_scaling");
+  const char* key = r.Get("rope_parameters") != nullptr ? "rope_parameters" : "rope_scaling";
+  const Json* rs = r.Get(key);
   if (rs == nullptr) return absl::OkStatus();
-  if (!rs->is_object()) return r.Error("rope_scaling", "must be an object or null");
-  FieldReader s(*rs, where, "rope_scaling.");
+  if (!rs->is_object()) return r.Error(key, "must be an object or null");
+  FieldReader s(*rs, where, absl::StrCat(key, "."));
+  if (std::string_view(key) == "rope_parameters") {
+    RETURN_IF_ERROR(s.PositiveDouble("rope_theta", false, &c->rope_theta));
+  }
   std::string type;
   const char* type_key = s.Get("rope_type") != nullptr ? "rope_type" : "type";
   RETURN_IF_ERROR(s.String(type_key, true, &type));
@@ -256,6 +267,22 @@ absl::Status ParseAttention(const FieldReader& r, ModelConfig* c) {
     c->o_proj_bias = c->attention_bias;
     if (c->model_type == "mistral") {
       RETURN_IF_ERROR(r.PositiveInt("sliding_window", false, &c->sliding_window));
+    }
+    if (c->model_type == "qwen3") {
+      // Qwen3 slides only on layers from max_window_layers on; eqat has one
+      // window for every layer, so the sliding variant is refused.
+      c->qk_norm = true;
+      bool use_sw = false;
+      RETURN_IF_ERROR(r.Bool("use_sliding_window", &use_sw));
+      if (use_sw) return r.Error("use_sliding_window", "true is not supported for qwen3");
+      if (const Json* lt = r.Get("layer_types")) {
+        if (!lt->is_array()) return r.Error("layer_types", "must be an array of strings");
+        for (const Json& t : *lt) {
+          if (!t.is_string() || t.get<std::string>() != "full_attention") {
+            return r.Error("layer_types", "may only hold 'full_attention' for qwen3");
+          }
+        }
+      }
     }
   }
   return absl::OkStatus();

@@ -1,4 +1,4 @@
-// Hugging Face config.json for the Llama family: Llama, Mistral, Qwen2.
+// Hugging Face config.json for the Llama family: Llama, Mistral, Qwen2, Qwen3.
 // Parsing validates every field eqat uses; an unsupported architecture or
 // field value is refused with InvalidArgument naming the field and value
 // (e.g. "config.json: hidden_act 'gelu' is not supported (only 'silu')").
@@ -39,14 +39,14 @@ struct QuantizationConfig {
 };
 
 struct ModelConfig {
-  std::string model_type;    // "llama", "mistral", "qwen2"
+  std::string model_type;    // "llama", "mistral", "qwen2", "qwen3"
   std::string architecture;  // "LlamaForCausalLM", ...
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
   int64_t num_hidden_layers = 0;
   int64_t num_attention_heads = 0;
   int64_t num_key_value_heads = 0;  // defaults to num_attention_heads
-  int64_t head_dim = 0;             // defaults to hidden_size / heads
+  int64_t head_dim = 0;             // defaults to hidden_size / heads (qwen3: 128)
   int64_t vocab_size = 0;
   int64_t max_position_embeddings = 2048;
   double rms_norm_eps = 1e-6;
@@ -56,6 +56,9 @@ struct ModelConfig {
   bool attention_bias = false;  // q/k/v (and o for llama) biases; qwen2: q/k/v only
   bool o_proj_bias = false;
   int64_t sliding_window = 0;   // 0: full causal attention
+  // qwen3: per-head RMSNorm of q and k (self_attn.{q,k}_norm.weight, [head_dim],
+  // eps rms_norm_eps) after the projections, before RoPE.
+  bool qk_norm = false;
   int64_t bos_token_id = 1;
   int64_t eos_token_id = 2;
   std::string torch_dtype;    // "float32", "float16", "bfloat16" or "" (unstated)

@@ -195,9 +195,10 @@ absl::StatusOr<std::vector<InstructionExample>> LoadInstructionJsonl(
   }
   const int bos = tokenizer.bos_id();
   const int eos = tokenizer.eos_id();
-  if (bos < 0 || eos < 0) {
+  // Qwen-style tokenizers have no BOS: the example then starts at the prompt.
+  if (eos < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": the tokenizer has no BOS/EOS id (bos ", bos, ", eos ", eos, ")"));
+        absl::StrCat(path, ": the tokenizer has no EOS id to end each response"));
   }
   ASSIGN_OR_RETURN(std::string data, ReadFile(path));
   std::vector<InstructionExample> out;
@@ -224,7 +225,7 @@ absl::StatusOr<std::vector<InstructionExample>> LoadInstructionJsonl(
 
     InstructionExample ex;
     ex.ids.reserve(prompt->size() + response->size() + 2);
-    ex.ids.push_back(bos);
+    if (bos >= 0) ex.ids.push_back(bos);
     ex.ids.insert(ex.ids.end(), prompt->begin(), prompt->end());
     ex.loss_mask.assign(ex.ids.size(), 0);
     ex.ids.insert(ex.ids.end(), response->begin(), response->end());

@@ -46,8 +46,8 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> SampleWindows(
     const std::vector<int32_t>& tokens, int64_t n, int64_t len, uint64_t seed);
 
 // Q-PEFT instruction data: JSONL of {"instruction", "input" (optional),
-// "output"} rendered with the Alpaca prompt template. ids = BOS + prompt +
-// response + EOS, truncated to max_len; loss_mask[t] = 1 where token t is a
+// "output"} rendered with the Alpaca prompt template. ids = BOS (when the
+// tokenizer has one) + prompt + response + EOS, truncated to max_len; loss_mask[t] = 1 where token t is a
 // response/EOS token (a target), 0 for BOS and prompt tokens.
 struct InstructionExample {
   std::vector<int32_t> ids;

@@ -11,6 +11,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
+#include "common/hf_tokenizer/hf_tokenizer.h"
+#include "common/json.h"
 #include "common/spm_shim/spm_shim.h"
 
 #ifndef EQAT_SPM_SHIM_PATH
@@ -85,6 +87,51 @@ Tokenizer::~Tokenizer() {
   if (handle_ != nullptr) static_cast<const SpmApi*>(api_)->free_handle(handle_);
 }
 
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadFromDir(const std::string& dir) {
+  if (!IsDirectory(dir)) {
+    return absl::NotFoundError(absl::StrCat(dir, ": not a directory (tokenizer folder)"));
+  }
+  const std::string json_path = JoinPath(dir, "tokenizer.json");
+  const std::string spm_path = JoinPath(dir, "tokenizer.model");
+  if (PathExists(json_path)) {
+    absl::StatusOr<std::unique_ptr<HfTokenizer>> hf = HfTokenizer::LoadFromDir(dir);
+    if (!hf.ok()) return hf.status();
+    std::unique_ptr<Tokenizer> tok(new Tokenizer());
+    tok->hf_ = std::move(*hf);
+    tok->source_ = "tokenizer.json";
+    return tok;
+  }
+  if (!PathExists(spm_path)) {
+    return absl::NotFoundError(
+        absl::StrCat(dir, ": has neither tokenizer.json nor tokenizer.model"));
+  }
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok = Load(spm_path);
+  if (!tok.ok()) return tok.status();
+  // Llama-2's tokenizer_config.json says whether BOS/EOS are added.
+  const std::string config_path = JoinPath(dir, "tokenizer_config.json");
+  if (PathExists(config_path)) {
+    absl::StatusOr<std::string> text = ReadFile(config_path);
+    if (!text.ok()) return text.status();
+    absl::StatusOr<Json> j = ParseJson(*text);
+    if (!j.ok() || !j->is_object()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(config_path, ": not a JSON object",
+                       j.ok() ? "" : absl::StrCat(" (", j.status().message(), ")")));
+    }
+    for (auto [key, dst] : {std::pair<const char*, bool*>{"add_bos_token", &(*tok)->spm_add_bos_},
+                            std::pair<const char*, bool*>{"add_eos_token", &(*tok)->spm_add_eos_}}) {
+      auto it = j->find(key);
+      if (it == j->end() || it->is_null()) continue;
+      if (!it->is_boolean()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(config_path, ": ", key, " must be true or false"));
+      }
+      *dst = it->get<bool>();
+    }
+  }
+  return tok;
+}
+
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& path) {
   if (!PathExists(path)) {
     return absl::NotFoundError(absl::StrCat(path, ": no such file (tokenizer model)"));
@@ -111,6 +158,11 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& pa
 }
 
 absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text) const {
+  if (hf_ != nullptr) {
+    absl::StatusOr<HfTokenizer::Encoding> e = hf_->Encode(text, /*add_special_tokens=*/false);
+    if (!e.ok()) return e.status();
+    return std::move(e->ids);
+  }
   const SpmApi* api = static_cast<const SpmApi*>(api_);
   int32_t* ids = nullptr;
   size_t n = 0;
@@ -123,7 +175,26 @@ absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text) co
   return out;
 }
 
+absl::StatusOr<Tokenizer::Encoded> Tokenizer::EncodeWith(std::string_view text,
+                                                         bool add_special_tokens) const {
+  Encoded out;
+  if (hf_ != nullptr) {
+    absl::StatusOr<HfTokenizer::Encoding> e = hf_->Encode(text, add_special_tokens);
+    if (!e.ok()) return e.status();
+    out.ids = std::move(e->ids);
+    out.replaced_invalid_utf8 = e->replaced_invalid_utf8;
+    return out;
+  }
+  absl::StatusOr<std::vector<int32_t>> ids = Encode(text);
+  if (!ids.ok()) return ids.status();
+  if (add_special_tokens && spm_add_bos_ && bos_id() >= 0) out.ids.push_back(bos_id());
+  out.ids.insert(out.ids.end(), ids->begin(), ids->end());
+  if (add_special_tokens && spm_add_eos_ && eos_id() >= 0) out.ids.push_back(eos_id());
+  return out;
+}
+
 std::string Tokenizer::Decode(const std::vector<int32_t>& ids) const {
+  if (hf_ != nullptr) return hf_->Decode(ids, /*skip_special_tokens=*/false);
   const SpmApi* api = static_cast<const SpmApi*>(api_);
   const int n = api->piece_size(handle_);
   std::vector<int32_t> in;
@@ -141,9 +212,16 @@ std::string Tokenizer::Decode(const std::vector<int32_t>& ids) const {
 }
 
 int Tokenizer::vocab_size() const {
+  if (hf_ != nullptr) return hf_->vocab_size();
   return static_cast<const SpmApi*>(api_)->piece_size(handle_);
 }
-int Tokenizer::bos_id() const { return static_cast<const SpmApi*>(api_)->bos_id(handle_); }
-int Tokenizer::eos_id() const { return static_cast<const SpmApi*>(api_)->eos_id(handle_); }
+int Tokenizer::bos_id() const {
+  if (hf_ != nullptr) return hf_->bos_id().value_or(-1);
+  return static_cast<const SpmApi*>(api_)->bos_id(handle_);
+}
+int Tokenizer::eos_id() const {
+  if (hf_ != nullptr) return hf_->eos_id().value_or(-1);
+  return static_cast<const SpmApi*>(api_)->eos_id(handle_);
+}
 
 }  // namespace eqat

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -189,11 +190,22 @@ void JobTable::Progress(JobRec* j, int stage, const v1::ProgressReport& r) {
   Event(j, std::move(e));
 }
 
-void JobTable::Plan(JobRec* j, int workers) {
-  workers = std::max(1, workers);
+absl::Status JobTable::Plan(JobRec* j, const std::vector<NamedCapacity>& alive) {
+  const int workers = std::max(1, static_cast<int>(alive.size()));
   int max_stages = j->job.spec().max_stages() > 0 ? j->job.spec().max_stages() : workers;
-  std::vector<std::pair<int, int>> plan =
-      PlanStages(j->job.blocks_total(), std::min(workers, max_stages));
+  const int num_stages = std::min(workers, max_stages);
+  std::vector<std::pair<int, int>> plan = PlanStages(j->job.blocks_total(), num_stages);
+  if (absl::StatusOr<ModelConfig> cfg = LoadModelConfig(j->job.spec().model_dir()); cfg.ok()) {
+    j->config = std::make_shared<const ModelConfig>(*std::move(cfg));
+    absl::StatusOr<std::vector<std::pair<int, int>>> by_memory =
+        PlanJobByMemory(*j->config, j->job.spec(), j->job.blocks_total(), num_stages, alive);
+    if (!by_memory.ok()) {
+      j->job.set_error(std::string(by_memory.status().message()));
+      SetState(j, v1::FAILED, absl::StrCat("does not fit the workers: ", by_memory.status().message()));
+      return by_memory.status();
+    }
+    plan = *std::move(by_memory);
+  }
   j->stages.clear();
   for (size_t i = 0; i < plan.size(); ++i) {
     Stage s;
@@ -210,6 +222,7 @@ void JobTable::Plan(JobRec* j, int workers) {
   Sync(j);
   Message(j, absl::StrCat("running: ", plan.size(), " stage(s) over ", workers,
                           " worker(s), schedule ", v1::Schedule_Name(j->job.spec().schedule())));
+  return absl::OkStatus();
 }
 
 void JobTable::SetState(JobRec* j, v1::JobState s, const std::string& msg) {

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "coordinator/job_store.h"
+#include "coordinator/memory_fit.h"
 #include "coordinator/monitor.h"
 #include "eqat/v1/cluster.pb.h"
 #include "eqat/v1/quantization_service.pb.h"
@@ -51,6 +52,9 @@ struct JobRec {
   bool finalize_done = false;
   absl::Time started = absl::InfinitePast();
   bool persisted = true;  // false after a failed PutJob, until a retry succeeds
+  // config.json, read when the job is planned (null when unreadable: stages
+  // are then handed out without memory checks).
+  std::shared_ptr<const ModelConfig> config;
 };
 
 bool IsFinal(const v1::Job& job);
@@ -93,8 +97,12 @@ class JobTable {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
 
   // Transitions.
-  // QUEUED -> RUNNING with min(workers, max_stages) stages.
-  void Plan(JobRec* j, int workers) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
+  // QUEUED -> RUNNING with min(workers, max_stages) stages, split by the
+  // workers' memory (coordinator/memory_fit.h). When the job cannot fit the
+  // workers it fails (FAILED, the numbers in its message) and the error is
+  // returned.
+  absl::Status Plan(JobRec* j, const std::vector<NamedCapacity>& workers)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   void SetState(JobRec* j, v1::JobState s, const std::string& msg)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   // Persists the block, then advances its stage.

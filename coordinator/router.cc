@@ -58,7 +58,17 @@ bool Router::FindWork(const std::string& worker_id, v1::Assignment* out) {
   for (const std::string& id : jobs_->order()) {
     JobRec* j = jobs_->Find(id);
     if (IsFinal(j->job)) continue;
-    if (j->job.state() == v1::QUEUED) jobs_->Plan(j, workers_->AliveCount());
+    if (j->job.state() == v1::QUEUED && !jobs_->Plan(j, workers_->AliveCapacities()).ok()) continue;
+    // Memory: hand a stage only to a worker that can hold it (the plan made
+    // sure one can); workers that report no memory are not checked.
+    const WorkerRegistry::Worker* self = workers_->Find(worker_id);
+    auto fits = [&](int stage) {
+      if (j->config == nullptr || self == nullptr) return true;
+      if (stage < 0) return FinalizeFits(*j->config, j->job.spec(), self->info.capacity());
+      const Stage& s = j->stages[stage];
+      return BlockStageFits(*j->config, j->job.spec(), s.first, s.last, stage,
+                            static_cast<int>(j->stages.size()), self->info.capacity());
+    };
     bool pipelined = j->job.spec().schedule() == v1::PIPELINED;
     bool all_done = true;
     for (size_t k = 0; k < j->stages.size(); ++k) {
@@ -69,12 +79,13 @@ bool Router::FindWork(const std::string& worker_id, v1::Assignment* out) {
       for (size_t p = 0; p < k; ++p) prev_done &= j->stages[p].state == StageState::kDone;
       bool prev_streaming = k > 0 && j->stages[k - 1].state == StageState::kAwaitingRoute;
       bool runnable = k == 0 || prev_done || (s.receive_inputs && (prev_streaming || pipelined));
-      if (!runnable) continue;
+      if (!runnable || !fits(static_cast<int>(k))) continue;
       if (prev_done && k > 0) s.receive_inputs = false;  // rebuild inputs from disk
       *out = Assign(j, static_cast<int>(k), worker_id, v1::BLOCK_AP);
       return true;
     }
-    if (all_done && !j->stages.empty() && j->finalize_assignment.empty() && !j->finalize_done) {
+    if (all_done && !j->stages.empty() && j->finalize_assignment.empty() && !j->finalize_done &&
+        fits(-1)) {
       *out = Assign(j, 0, worker_id, v1::FINALIZE);
       return true;
     }
@@ -142,7 +153,11 @@ absl::StatusOr<v1::RouteResponse> Router::HandOver(JobRec* j, int k, const v1::R
       return resp;
     }
     bool expired = m_->Now() >= deadline;
-    if (expired && next.state == StageState::kPending) {
+    const WorkerRegistry::Worker* self = workers_->Find(req.worker_id());
+    const bool self_fits = j->config == nullptr || self == nullptr ||
+                           BlockStageFits(*j->config, j->job.spec(), next.first, next.last, k + 1,
+                                          static_cast<int>(j->stages.size()), self->info.capacity());
+    if (expired && next.state == StageState::kPending && self_fits) {
       // Nobody else took it: continue in this worker.
       workers_->Release(req.worker_id(), req.assignment_id());
       *resp.mutable_next() = Assign(j, k + 1, req.worker_id(), v1::BLOCK_AP);

@@ -54,6 +54,18 @@ absl::StatusOr<v1::Job> Scheduler::Submit(const v1::JobSpec& spec) {
   absl::StatusOr<ValidatedJob> v = ValidateJobSpec(spec, rules);
   if (!v.ok()) return v.status();
   absl::MutexLock l(&m_.mu);
+  // Refuse a job the registered workers cannot hold (memory_fit.h); with
+  // no worker yet it waits, and is checked again when planned.
+  if (std::vector<NamedCapacity> alive = workers_.AliveCapacities(); !alive.empty()) {
+    const int n = static_cast<int>(alive.size());
+    const int stages = v->spec.max_stages() > 0 ? std::min(n, v->spec.max_stages()) : n;
+    absl::StatusOr<std::vector<std::pair<int, int>>> plan =
+        PlanJobByMemory(v->config, v->spec, v->num_blocks, stages, alive);
+    if (!plan.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("spec: the job does not fit the registered workers: ", plan.status().message()));
+    }
+  }
   absl::StatusOr<v1::Job> job = jobs_.Add(v->spec, v->num_blocks);
   UpdateGaugesLocked();
   return job;

@@ -31,6 +31,14 @@ int WorkerRegistry::AliveCount() const {
   return n;
 }
 
+std::vector<NamedCapacity> WorkerRegistry::AliveCapacities() const {
+  std::vector<NamedCapacity> out;
+  for (const auto& [id, w] : workers_) {
+    if (w.alive) out.push_back({id, w.info.capacity()});
+  }
+  return out;
+}
+
 std::string WorkerRegistry::DataAddress(const std::string& id) const {
   const Worker* w = Find(id);
   return w == nullptr ? std::string() : w->info.data_address();

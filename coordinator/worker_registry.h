@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "coordinator/memory_fit.h"
 #include "coordinator/monitor.h"
 #include "eqat/v1/cluster.pb.h"
 
@@ -47,6 +48,8 @@ class WorkerRegistry {
   // nullptr when unknown.
   const Worker* Find(const std::string& id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   int AliveCount() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
+  // Id and registered capacity of every live worker, in id order.
+  std::vector<NamedCapacity> AliveCapacities() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   // Empty when unknown.
   std::string DataAddress(const std::string& id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   // Whether the worker's data listener takes NCCL streams; false when unknown.

@@ -13,6 +13,7 @@ PKGS=(
   prometheus-cpp-dev
   libsqlite3-dev
   libsentencepiece-dev
+  libpcre2-dev libutf8proc-dev
   prometheus
   procps time
 )

@@ -20,6 +20,7 @@
 #include "common/file_util.h"
 #include "common/json.h"
 #include "common/safetensors.h"
+#include "tests/client/cli_runner.h"
 
 namespace eqat {
 namespace {
@@ -35,42 +36,8 @@ const std::string& Root() {
 }
 std::string Src(const std::string& rel) { return JoinPath(EQAT_SOURCE_DIR, rel); }
 std::string SrcModel() { return Src("models/stories260K"); }
-std::string Eqat() { return absl::StrCat(EQAT_BINARY_DIR, "/client/eqat"); }
-
-// Single-quotes `s` for /bin/sh.
-std::string ShellQuote(const std::string& s) {
-  return absl::StrCat("'", absl::StrReplaceAll(s, {{"'", "'\\''"}}), "'");
-}
-
-struct RunResult {
-  int exit_code = -1;  // WEXITSTATUS, or -1 when not a normal exit
-  int signal = 0;      // terminating signal (a crash), else 0
-  std::string output;  // stdout and stderr together
-};
-
-RunResult RunEqat(const std::vector<std::string>& args) {
-  std::string cmd = ShellQuote(Eqat());
-  for (const std::string& a : args) absl::StrAppend(&cmd, " ", ShellQuote(a));
-  absl::StrAppend(&cmd, " </dev/null 2>&1");
-  RunResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) {
-    r.output = absl::StrCat("popen failed: ", std::strerror(errno));
-    return r;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  int st = pclose(p);
-  if (WIFEXITED(st)) {
-    r.exit_code = WEXITSTATUS(st);
-    // The shell reports a child killed by signal N as exit 128+N.
-    if (r.exit_code > 128) r.signal = r.exit_code - 128;
-  } else if (WIFSIGNALED(st)) {
-    r.signal = WTERMSIG(st);
-  }
-  return r;
-}
+using cli_test::RunEqat;
+using cli_test::RunResult;
 
 std::vector<std::string> ListDir(const std::string& dir) {
   std::vector<std::string> out;
@@ -196,6 +163,10 @@ class CliBadInputTest : public ::testing::TestWithParam<Case> {
     std::string gpt2 = absl::StrReplaceAll(config, {{"\"llama\"", "\"gpt2\""}});
     ASSERT_NE(gpt2, config);
     MakeModelDir("gpt2", real, gpt2);
+    std::string vocab600 =
+        absl::StrReplaceAll(config, {{"\"vocab_size\": 512", "\"vocab_size\": 600"}});
+    ASSERT_NE(vocab600, config);
+    MakeModelDir("vocab_mismatch", real, vocab600);
 
     MustWrite(JoinPath(Root(), "a_file.txt"), "not a folder\n");
     MustWrite(JoinPath(Root(), "small_eval.txt"),
@@ -280,7 +251,15 @@ const Case kCases[] = {
     {"missing_tensor", Q("{root}/missing_tensor"), {"model.layers.2.self_attn.k_proj.weight"},
      K::kAbsent},
     {"misshaped", Q("{root}/misshaped"), {"model.norm.weight", "shape"}, K::kAbsent},
-    {"gpt2_config", Q("{root}/gpt2"), {"model_type", "gpt2"}, K::kAbsent},
+    {"gpt2_config", Q("{root}/gpt2"), {"model_type", "gpt2", "qwen3"}, K::kAbsent},
+    {"eval_gpt2_config", {"eval", "--model", "{root}/gpt2", "--text", kWiki, "--max-windows",
+                          "1", "--seqlen", "32"}, {"config.json", "model_type 'gpt2'"}},
+    // config.json's vocab_size against the embedding's rows (512).
+    {"vocab_mismatch", Q("{root}/vocab_mismatch"),
+     {"config.json", "vocab_size 600", "512 rows", "model.embed_tokens.weight"}, K::kAbsent},
+    {"eval_vocab_mismatch", {"eval", "--model", "{root}/vocab_mismatch", "--text", kWiki,
+                             "--max-windows", "1", "--seqlen", "32"},
+     {"vocab_size 600", "model.embed_tokens.weight"}},
     {"truncated_precreated_out", Q("{root}/truncated"), {"truncated"}, K::kPrecreatedEmpty},
     {"truncated_overwrite_keeps_old", Q("{root}/truncated", {"--method", "rtn", "--overwrite"}),
      {"truncated"}, K::kNonEmpty},

@@ -1,6 +1,7 @@
 #include "common/model_config.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -170,6 +171,70 @@ TEST(ModelConfigTest, LinearAndDefaultRopeScaling) {
   EXPECT_DOUBLE_EQ(c->rope_scaling.factor, 1.0);
 }
 
+// transformers 5 writes rope_theta and the scaling into rope_parameters.
+TEST(ModelConfigTest, RopeParametersOfTransformers5) {
+  auto c = ParseModelConfig(Llama(R"("rope_parameters": {"factor": 8.0,
+      "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+      "original_max_position_embeddings": 8192, "rope_theta": 500000.0, "rope_type": "llama3"})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->rope_scaling.type, "llama3");
+  EXPECT_DOUBLE_EQ(c->rope_scaling.factor, 8.0);
+  EXPECT_EQ(c->rope_scaling.original_max_position_embeddings, 8192);
+  EXPECT_DOUBLE_EQ(c->rope_theta, 500000.0);
+  c = ParseModelConfig(Llama(R"("rope_parameters": {"rope_theta": 1000000.0,
+      "rope_type": "default"}, "rope_theta": 5.0)"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->rope_scaling.type, "");
+  EXPECT_DOUBLE_EQ(c->rope_theta, 1e6);
+}
+
+// Qwen3-0.6B's config.json: head_dim 128 with hidden 1024 / 16 heads.
+TEST(ModelConfigTest, Qwen3HasQkNormAndExplicitHeadDim) {
+  auto c = ParseModelConfig(R"({"architectures": ["Qwen3ForCausalLM"],
+      "attention_bias": false, "attention_dropout": 0.0, "bos_token_id": 151643,
+      "eos_token_id": 151645, "head_dim": 128, "hidden_act": "silu", "hidden_size": 1024,
+      "initializer_range": 0.02, "intermediate_size": 3072, "max_position_embeddings": 40960,
+      "max_window_layers": 28, "model_type": "qwen3", "num_attention_heads": 16,
+      "num_hidden_layers": 28, "num_key_value_heads": 8, "rms_norm_eps": 1e-06,
+      "rope_scaling": null, "rope_theta": 1000000, "sliding_window": null,
+      "tie_word_embeddings": true, "torch_dtype": "bfloat16", "use_cache": true,
+      "use_sliding_window": false, "vocab_size": 151936})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->model_type, "qwen3");
+  EXPECT_EQ(c->architecture, "Qwen3ForCausalLM");
+  EXPECT_TRUE(c->qk_norm);
+  EXPECT_EQ(c->head_dim, 128);
+  EXPECT_EQ(c->num_key_value_heads, 8);
+  EXPECT_FALSE(c->attention_bias);
+  EXPECT_FALSE(c->o_proj_bias);
+  EXPECT_EQ(c->sliding_window, 0);
+  EXPECT_TRUE(c->tie_word_embeddings);
+  EXPECT_DOUBLE_EQ(c->rope_theta, 1e6);
+  std::vector<LinearDims> dims = BlockLinearDims(*c);
+  EXPECT_EQ(dims[0].out_features, 16 * 128);  // q_proj
+  EXPECT_EQ(dims[1].out_features, 8 * 128);   // k_proj
+  EXPECT_EQ(dims[3].in_features, 16 * 128);   // o_proj
+  EXPECT_EQ(dims[3].out_features, 1024);
+  // Without head_dim, Qwen3Config's default 128 (not hidden / heads).
+  c = ParseModelConfig(Llama("", "qwen3", "Qwen3ForCausalLM"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->head_dim, 128);
+  // attention_bias (transformers' Qwen3 semantics: q, k, v and o); no qk
+  // norm for the other families.
+  c = ParseModelConfig(Llama(R"("attention_bias": true, "head_dim": 16,
+      "layer_types": ["full_attention", "full_attention"])", "qwen3", "Qwen3ForCausalLM"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->attention_bias);
+  EXPECT_TRUE(c->o_proj_bias);
+  for (auto [type, arch] : {std::pair{"llama", "LlamaForCausalLM"},
+                            std::pair{"mistral", "MistralForCausalLM"},
+                            std::pair{"qwen2", "Qwen2ForCausalLM"}}) {
+    c = ParseModelConfig(Llama("", type, arch));
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_FALSE(c->qk_norm) << type;
+  }
+}
+
 TEST(ModelConfigTest, QuantizationConfig) {
   auto c = ParseModelConfig(Llama(R"("quantization_config": {"quant_method": "gptq",
       "bits": 2, "group_size": 64, "desc_act": false, "sym": false,
@@ -290,6 +355,22 @@ TEST(ModelConfigTest, RefusesUnsupportedConfigsNamingTheField) {
            "group_size": 128, "checkpoint_format": "marlin"})"),
        {"quantization_config.checkpoint_format", "marlin"}},
       {"tie not bool", Llama(R"("tie_word_embeddings": "yes")"), {"tie_word_embeddings"}},
+      {"qwen3 sliding window",
+       Llama(R"("use_sliding_window": true, "sliding_window": 4096)", "qwen3", "Qwen3ForCausalLM"),
+       {"use_sliding_window", "qwen3"}},
+      {"qwen3 sliding layer",
+       Llama(R"("layer_types": ["full_attention", "sliding_attention"])", "qwen3",
+             "Qwen3ForCausalLM"),
+       {"layer_types", "full_attention"}},
+      {"qwen3 moe", Llama("", "qwen3_moe", "Qwen3MoeForCausalLM"),
+       {"architectures", "Qwen3MoeForCausalLM", "Qwen3ForCausalLM"}},
+      {"qwen3_moe model_type", Llama("", "qwen3_moe", "LlamaForCausalLM"), {"model_type", "'qwen3_moe'", "qwen3)"}},
+      {"rope_parameters yarn",
+       Llama(R"("rope_parameters": {"rope_type": "yarn", "factor": 4.0, "rope_theta": 1e6})"),
+       {"rope_parameters.rope_type", "yarn"}},
+      {"rope_parameters bad theta",
+       Llama(R"("rope_parameters": {"rope_type": "default", "rope_theta": 0})"),
+       {"rope_parameters.rope_theta"}},
       {"not json", "{\"model_type\": ", {"config.json", "invalid JSON"}},
       {"not an object", "[1, 2]", {"config.json"}},
   };
@@ -309,7 +390,7 @@ TEST(ModelConfigTest, Gpt2MessageIsReadable) {
   auto c = ParseModelConfig(R"({"model_type": "gpt2"})");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().message(),
-            "config.json: model_type 'gpt2' is not supported (llama, mistral, qwen2)");
+            "config.json: model_type 'gpt2' is not supported (llama, mistral, qwen2, qwen3)");
 }
 
 }  // namespace

@@ -7,12 +7,7 @@
 # usage: hf_conformance.sh EQAT SOURCE_DIR WORK_DIR
 set -euo pipefail
 EQAT=$(realpath "$1"); SRC=$(realpath "$2"); WORK=$(realpath "$3")
-VENV="$WORK/venv-ct"
-if ! "$VENV/bin/python" -c "import torch, transformers, compressed_tensors, safetensors" 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check torch transformers compressed-tensors safetensors
-fi
-PY="$VENV/bin/python"
+PY=$(bash "$SRC/tests/conformance/hf_venv.sh" "$WORK/venv-ct" | tail -1)
 MODEL="$SRC/models/eqat-ref-7m"
 EVAL=(--text "$SRC/data/wikitext2_test.raw" --seqlen 256 --max-windows 8 --json --threads 2)
 rm -rf "$WORK/conformance-hf"; mkdir -p "$WORK/conformance-hf"; cd "$WORK/conformance-hf"

@@ -20,6 +20,8 @@ ABSL_FLAG(std::string, name, "", "a name shown in the coordinator's events");
 ABSL_FLAG(std::string, cache_budget, "4G", "RAM for each cached activation set");
 ABSL_FLAG(std::string, spill_dir, "/tmp", "folder for activation spill files");
 ABSL_FLAG(int32_t, threads, 0, "compute threads (0: all cores)");
+ABSL_FLAG(std::string, device_memory, "0",
+          "device memory reported for memory planning, e.g. 80G (0: unknown, not checked)");
 
 namespace {
 eqat::WorkerDaemon* g_daemon = nullptr;
@@ -30,7 +32,8 @@ void OnSignal(int) {
 
 int main(int argc, char** argv) {
   const std::set<std::string> flags = {"coordinator", "listen", "advertise", "metrics_listen", "device",
-                                       "name", "cache_budget", "spill_dir", "threads", "transport"};
+                                       "name", "cache_budget", "spill_dir", "threads", "transport",
+                                       "device_memory"};
   std::vector<std::string> args(argv + 1, argv + argc);
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
@@ -54,6 +57,7 @@ int main(int argc, char** argv) {
   o.name = absl::GetFlag(FLAGS_name);
   o.cache_budget = absl::GetFlag(FLAGS_cache_budget);
   o.spill_dir = absl::GetFlag(FLAGS_spill_dir);
+  o.device_memory = absl::GetFlag(FLAGS_device_memory);
   eqat::WorkerDaemon daemon(o);
   g_daemon = &daemon;
   std::signal(SIGINT, OnSignal);

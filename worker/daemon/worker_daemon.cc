@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/byte_size.h"
 #include "common/job/job_spec.h"
+#include "common/job/memory_plan.h"
 #include "common/metrics_exposer.h"
 #include "common/process_metrics.h"
 #include "common/rpc/grpc_status.h"
@@ -72,7 +73,13 @@ struct WorkerDaemon::Impl {
     req.set_name(o.name);
     req.mutable_capacity()->set_device(o.device);
     req.mutable_capacity()->set_cpu_cores(static_cast<int>(std::thread::hardware_concurrency()));
-    req.mutable_capacity()->set_memory_bytes(sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE));
+    req.mutable_capacity()->set_memory_bytes(SystemMemoryBytes());
+    if (auto b = ParseByteSize("--cache-budget", o.cache_budget); b.ok()) {
+      req.mutable_capacity()->set_cache_budget_bytes(*b);
+    }
+    if (auto b = ParseByteSize("--device-memory", o.device_memory); b.ok()) {
+      req.mutable_capacity()->set_device_memory_bytes(*b);
+    }
     req.mutable_capacity()->set_accepts_nccl(transport->nccl());
     for (int attempt = 0; !stop; ++attempt) {
       grpc::ClientContext ctx;
@@ -486,6 +493,7 @@ absl::Status WorkerDaemon::Run() {
   Impl& d = *impl_;
   if (d.o.coordinator.empty()) return absl::InvalidArgumentError("--coordinator: is required");
   ASSIGN_OR_RETURN(int64_t budget, ParseByteSize("--cache-budget", d.o.cache_budget));
+  RETURN_IF_ERROR(ParseByteSize("--device-memory", d.o.device_memory).status());
   ActivationStoreOptions cache;
   cache.ram_budget_bytes = budget;
   cache.spill_dir = d.o.spill_dir;

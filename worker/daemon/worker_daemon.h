@@ -30,6 +30,9 @@ struct WorkerDaemonOptions {
   std::string name;
   std::string cache_budget = "4G";
   std::string spill_dir = "/tmp";
+  // Device memory reported to the coordinator for memory planning
+  // ("80G"; "0": unknown). RAM is read from the system (cgroup-aware).
+  std::string device_memory = "0";
 };
 
 class WorkerDaemon {

@@ -37,6 +37,11 @@ TrainState Prepare(const Block& src, const BlockApOptions& o) {
   st.block.post_norm.requires_grad_(true);
   st.weights.push_back(st.block.input_norm);
   st.weights.push_back(st.block.post_norm);
+  for (torch::Tensor* t : {&st.block.q_norm, &st.block.k_norm}) {  // Qwen3 only
+    if (!t->defined()) continue;
+    t->requires_grad_(true);
+    st.weights.push_back(*t);
+  }
   return st;
 }
 
@@ -158,6 +163,8 @@ absl::StatusOr<BlockApResult> TrainBlockAp(Block* block, const ModelConfig& c,
     }
     trained.input_norm = trained.input_norm.detach();
     trained.post_norm = trained.post_norm.detach();
+    if (trained.q_norm.defined()) trained.q_norm = trained.q_norm.detach();
+    if (trained.k_norm.defined()) trained.k_norm = trained.k_norm.detach();
     *block = std::move(trained);
     return res;
   }

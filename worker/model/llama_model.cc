@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "common/status_macros.h"
 #include "kernels/awq_layout.h"
 #include "kernels/compressed_tensors_layout.h"
@@ -69,6 +70,8 @@ Block Block::Clone() const {
   for (size_t i = 0; i < src.size(); ++i) *dst[i].second = CloneLinear(*src[i].second);
   b.input_norm = CloneT(input_norm);
   b.post_norm = CloneT(post_norm);
+  b.q_norm = CloneT(q_norm);
+  b.k_norm = CloneT(k_norm);
   return b;
 }
 
@@ -89,6 +92,8 @@ Block Block::To(const torch::Device& device) const {
   }
   move(b.input_norm);
   move(b.post_norm);
+  move(b.q_norm);
+  move(b.k_norm);
   return b;
 }
 
@@ -139,6 +144,10 @@ torch::Tensor AttentionCore(const Block& b, const ModelConfig& c, const torch::T
   auto q = b.q_proj.Forward(x).view({B, T, nh, hd}).transpose(1, 2);
   auto k = b.k_proj.Forward(x).view({B, T, nkv, hd}).transpose(1, 2);
   auto v = b.v_proj.Forward(x).view({B, T, nkv, hd}).transpose(1, 2);
+  if (c.qk_norm) {  // Qwen3: over head_dim, per head, before RoPE
+    q = RmsNorm(q, b.q_norm, c.rms_norm_eps).to(v.scalar_type());
+    k = RmsNorm(k, b.k_norm, c.rms_norm_eps).to(v.scalar_type());
+  }
   auto [cos, sin] = RopeTables(c, T);
   cos = cos.to(q.device(), q.scalar_type());
   sin = sin.to(q.device(), q.scalar_type());
@@ -254,6 +263,11 @@ absl::StatusOr<Block> LoadBlock(const SafetensorsModel& st, const ModelConfig& c
   int64_t H = cfg.hidden_size;
   ASSIGN_OR_RETURN(b.input_norm, ReadFloatTensor(st, p + "input_layernorm.weight", {H}));
   ASSIGN_OR_RETURN(b.post_norm, ReadFloatTensor(st, p + "post_attention_layernorm.weight", {H}));
+  if (cfg.qk_norm) {
+    const int64_t hd = cfg.head_dim;
+    ASSIGN_OR_RETURN(b.q_norm, ReadFloatTensor(st, p + "self_attn.q_norm.weight", {hd}));
+    ASSIGN_OR_RETURN(b.k_norm, ReadFloatTensor(st, p + "self_attn.k_norm.weight", {hd}));
+  }
   return b;
 }
 
@@ -272,6 +286,16 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::LoadRange(const std::str
   }
   auto m = std::unique_ptr<LlamaModel>(new LlamaModel());
   int64_t H = cfg.hidden_size, V = cfg.vocab_size;
+  // A vocab_size that disagrees with the checkpoint is a config error: say so
+  // (the shape check below would only name the tensor).
+  for (const char* name : {"model.embed_tokens.weight", "lm_head.weight"}) {
+    const TensorInfo* t = st->Find(name);
+    if (t != nullptr && t->shape.size() == 2 && t->shape[0] != V) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(JoinPath(dir, "config.json"), ": vocab_size ", V, " does not match the ",
+                       t->shape[0], " rows of tensor '", name, "'"));
+    }
+  }
   ASSIGN_OR_RETURN(m->embed_, ReadFloatTensor(*st, "model.embed_tokens.weight", {V, H}));
   ASSIGN_OR_RETURN(m->norm_, ReadFloatTensor(*st, "model.norm.weight", {H}));
   if (cfg.tie_word_embeddings && !st->Has("lm_head.weight")) {

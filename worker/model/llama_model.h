@@ -1,6 +1,6 @@
-// The Llama-family decoder (Llama, Mistral, Qwen2) on LibTorch, numerically
+// The Llama-family decoder (Llama, Mistral, Qwen2, Qwen3) on LibTorch, numerically
 // matching Hugging Face transformers: RMSNorm in fp32, rotate-half RoPE
-// (with linear / llama3 scaling), grouped-query attention (kv head h/n_rep),
+// (with linear / llama3 scaling), Qwen3's per-head q/k RMSNorm before RoPE, grouped-query attention (kv head h/n_rep),
 // causal (optionally sliding-window) softmax attention, SwiGLU MLP.
 //
 // Each linear layer is in one of three modes:
@@ -51,6 +51,9 @@ struct Block {
   Linear q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj;
   torch::Tensor input_norm;  // fp32 [hidden]
   torch::Tensor post_norm;   // fp32 [hidden]
+  // Qwen3 (config.qk_norm): per-head RMSNorm weights of q and k, fp32
+  // [head_dim], trained and stored like the other norms; undefined otherwise.
+  torch::Tensor q_norm, k_norm;
 
   // ("self_attn.q_proj", &q_proj), ... in HF order.
   std::vector<std::pair<std::string, Linear*>> Linears();

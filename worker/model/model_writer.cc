@@ -149,6 +149,10 @@ absl::Status WriteInto(const LlamaModel& model, const std::string& source_dir,
     std::string p = absl::StrCat("model.layers.", i, ".");
     tensors.push_back(ToWrite(p + "input_layernorm.weight", b.input_norm, fd));
     tensors.push_back(ToWrite(p + "post_attention_layernorm.weight", b.post_norm, fd));
+    if (b.q_norm.defined()) {  // Qwen3
+      tensors.push_back(ToWrite(p + "self_attn.q_norm.weight", b.q_norm, fd));
+      tensors.push_back(ToWrite(p + "self_attn.k_norm.weight", b.k_norm, fd));
+    }
   }
   tensors.push_back(ToWrite("model.norm.weight", model.final_norm(), fd));
   if (!cfg.tie_word_embeddings) {

@@ -66,6 +66,10 @@ absl::StatusOr<uint64_t> WriteBlockFile(const std::string& path, const Block& b,
   std::string p = absl::StrCat("model.layers.", index, ".");
   tensors.push_back(ToWrite(p + "input_layernorm.weight", b.input_norm, DType::kF32));
   tensors.push_back(ToWrite(p + "post_attention_layernorm.weight", b.post_norm, DType::kF32));
+  if (b.q_norm.defined()) {  // Qwen3
+    tensors.push_back(ToWrite(p + "self_attn.q_norm.weight", b.q_norm, DType::kF32));
+    tensors.push_back(ToWrite(p + "self_attn.k_norm.weight", b.k_norm, DType::kF32));
+  }
   size_t slash = path.rfind('/');
   if (slash != std::string::npos) RETURN_IF_ERROR(MakeDirs(path.substr(0, slash)));
   RETURN_IF_ERROR(WriteSafetensors(path, tensors,

@@ -1,7 +1,7 @@
 // One packed block per file: how workers hand finished blocks to the
 // coordinator through the job's shared folder (job_dir/blocks). Each file is
 // a safetensors with the block's tensors under their Hugging Face names
-// (model.layers.I.*: qweight/qzeros/scales/g_idx/bias, both norms) and
+// (model.layers.I.*: qweight/qzeros/scales/g_idx/bias, the norms, Qwen3's q/k norms) and
 // metadata {"eqat_block", "bits", "group_size"}; written atomically.
 // Thread-safety: pure functions.
 #ifndef EQAT_WORKER_STAGE_BLOCK_FILES_H_

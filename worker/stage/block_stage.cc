@@ -13,7 +13,7 @@ namespace eqat {
 namespace {
 
 absl::StatusOr<torch::Tensor> CalibrationIds(const BlockStageRequest& r, const ModelConfig& cfg) {
-  ASSIGN_OR_RETURN(auto tok, Tokenizer::Load(JoinPath(r.model_dir, "tokenizer.model")));
+  ASSIGN_OR_RETURN(auto tok, Tokenizer::LoadFromDir(r.model_dir));
   ASSIGN_OR_RETURN(std::vector<int32_t> tokens, LoadTokens(r.calib_path, *tok, cfg.vocab_size));
   ASSIGN_OR_RETURN(auto windows, SampleWindows(tokens, r.samples, r.seqlen, r.seed));
   std::vector<int64_t> flat;

@@ -29,7 +29,7 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
   model->SetBlocks(std::move(blocks), 0);
   SetQuantizedConfig(model.get(), r.spec);
   const ModelConfig& cfg = model->config();
-  ASSIGN_OR_RETURN(auto tok, Tokenizer::Load(JoinPath(r.model_dir, "tokenizer.model")));
+  ASSIGN_OR_RETURN(auto tok, Tokenizer::LoadFromDir(r.model_dir));
 
   torch::manual_seed(r.seed);
   FinalizeResult res;
