@@ -23,13 +23,14 @@ absl::Status RunTokenize(const TokenizeOptions& o, std::ostream& out, std::ostre
   }
   ASSIGN_OR_RETURN(std::string text, ReadFile(o.text));
   ASSIGN_OR_RETURN(Tokenizer::Encoded e, (*tok)->EncodeWith(text, o.special));
+  err << "eqat tokenize: " << (*tok)->source() << ", " << e.ids.size() << " tokens\n";
   if (e.replaced_invalid_utf8 > 0) {
     err << absl::StrFormat(
         "eqat tokenize: %s: %d invalid UTF-8 sequence(s) read as U+FFFD\n", o.text,
         e.replaced_invalid_utf8);
   }
   if (o.json) {
-    Json j = {{"ids", e.ids}, {"n", e.ids.size()}, {"tokenizer", (*tok)->source()}};
+    Json j = {{"ids", e.ids}, {"n", e.ids.size()}};
     out << DumpJson(j) << "\n";
     return absl::OkStatus();
   }

@@ -167,6 +167,23 @@ class CliBadInputTest : public ::testing::TestWithParam<Case> {
         absl::StrReplaceAll(config, {{"\"vocab_size\": 512", "\"vocab_size\": 600"}});
     ASSERT_NE(vocab600, config);
     MakeModelDir("vocab_mismatch", real, vocab600);
+    // tokenizer.json, which wins over tokenizer.model: truncated, with a
+    // component eqat does not implement, and one whose ids exceed the model's
+    // 512-row embedding (the real Qwen3 tokenizer).
+    {
+      const std::string tj = MustRead(Src("tests/data/tokenizers/llama2_converted/tokenizer.json"));
+      MakeModelDir("tokenizer_json_truncated", real, config);
+      MustWrite(JoinPath(Root(), "tokenizer_json_truncated/tokenizer.json"), tj.substr(0, tj.size() / 3));
+      std::string wp = tj;
+      const size_t at = wp.find("\"BPE\"");
+      ASSERT_NE(at, std::string::npos);
+      wp.replace(at, 5, "\"WordPiece\"");
+      MakeModelDir("tokenizer_json_wordpiece", real, config);
+      MustWrite(JoinPath(Root(), "tokenizer_json_wordpiece/tokenizer.json"), wp);
+      MakeModelDir("tokenizer_json_qwen3", real, config);
+      MustWrite(JoinPath(Root(), "tokenizer_json_qwen3/tokenizer.json"),
+                MustRead(Src("tests/data/tokenizers/qwen3/tokenizer.json")));
+    }
 
     MustWrite(JoinPath(Root(), "a_file.txt"), "not a folder\n");
     MustWrite(JoinPath(Root(), "small_eval.txt"),
@@ -260,6 +277,16 @@ const Case kCases[] = {
     {"eval_vocab_mismatch", {"eval", "--model", "{root}/vocab_mismatch", "--text", kWiki,
                              "--max-windows", "1", "--seqlen", "32"},
      {"vocab_size 600", "model.embed_tokens.weight"}},
+    {"tokenizer_json_truncated", Q("{root}/tokenizer_json_truncated", Gptq({"--calib", kCalib})),
+     {"tokenizer.json", "invalid JSON"}, K::kAbsent},
+    {"eval_tokenizer_json_truncated", {"eval", "--model", "{root}/tokenizer_json_truncated",
+                                       "--text", kWiki, "--max-windows", "1", "--seqlen", "32"},
+     {"tokenizer.json", "invalid JSON"}},
+    {"tokenizer_json_wordpiece", Q("{root}/tokenizer_json_wordpiece", Gptq({"--calib", kCalib})),
+     {"tokenizer.json", "WordPiece", "not supported"}, K::kAbsent},
+    {"eval_tokenizer_json_bigger_vocab", {"eval", "--model", "{root}/tokenizer_json_qwen3",
+                                          "--text", kWiki, "--max-windows", "1", "--seqlen", "32"},
+     {"vocab_size 512"}},
     {"truncated_precreated_out", Q("{root}/truncated"), {"truncated"}, K::kPrecreatedEmpty},
     {"truncated_overwrite_keeps_old", Q("{root}/truncated", {"--method", "rtn", "--overwrite"}),
      {"truncated"}, K::kNonEmpty},

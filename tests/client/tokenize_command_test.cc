@@ -63,14 +63,17 @@ std::vector<int64_t> Ids(const RunResult& r) {
 
 TEST_F(TokenizeCommandTest, SentencepieceFolderPlainAndSpecial) {
   const std::string text = Write("t.txt", "Once upon a time");
-  RunResult plain = RunEqat({"tokenize", "--model", Src("models/stories260K"), "--text", text});
+  const std::string err = JoinPath(dir_, "stderr.txt");
+  RunResult plain =
+      RunEqat({"tokenize", "--model", Src("models/stories260K"), "--text", text}, err);
   ASSERT_EQ(plain.exit_code, 0) << plain.output;
-  EXPECT_EQ(plain.output, "403 407 261 378\n");
+  EXPECT_EQ(plain.output, "403 407 261 378\n");  // stdout: the ids only
+  EXPECT_EQ(MustRead(err), "eqat tokenize: tokenizer.model, 4 tokens\n");
   RunResult special = RunEqat(
       {"tokenize", "--model", Src("models/stories260K"), "--text", text, "--special", "--json"});
   ASSERT_EQ(special.exit_code, 0) << special.output;
   EXPECT_THAT(Ids(special), ElementsAre(1, 403, 407, 261, 378));  // Llama-2 rule: BOS only
-  EXPECT_THAT(LastLine(special.output), HasSubstr("\"tokenizer\":\"tokenizer.model\""));
+  EXPECT_THAT(special.output, HasSubstr("tokenizer.model, 5 tokens"));  // on stderr
 }
 
 // The real Qwen3 tokenizer on the first 200,000 characters (code points) of

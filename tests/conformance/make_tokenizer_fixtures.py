@@ -217,6 +217,29 @@ def llama2_converted():
                 "TemplateProcessing <s>, decoder Sequence[Replace, ByteFallback, Fuse, Strip(' ',1,0)]")
 
 
+def mistral_metaspace():
+    """The layout transformers' LlamaConverter writes with legacy=False (Mistral,
+    Llama-2 re-converted): Metaspace pre-tokenizer instead of the normalizer."""
+    pre = pt.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+    vocab_t, merges = train(1200, pre, unk="<unk>")
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for b in range(256):
+        vocab["<0x%02X>" % b] = len(vocab)
+    for tok, _ in sorted(vocab_t.items(), key=lambda kv: kv[1]):
+        if tok not in vocab:
+            vocab[tok] = len(vocab)
+    tk = Tokenizer(models.BPE(vocab, merges, unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+    tk.pre_tokenizer = pre
+    tk.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(),
+                                    decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    tk.add_special_tokens([special("<unk>"), special("<s>"), special("</s>")])
+    tk.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s>:1 $B:1", special_tokens=[("<s>", 1)])
+    return tk, ("Mistral / LlamaConverter(legacy=False) layout: Metaspace(first, split=False) "
+                "pre-tokenizer, BPE byte_fallback + fuse_unk with <0x00>..<0xFF>, "
+                "TemplateProcessing <s>, decoder Sequence[Replace, ByteFallback, Fuse, Strip(' ',1,0)]")
+
+
 def gpt2_style():
     pre = pt.ByteLevel(add_prefix_space=True, use_regex=True)
     vocab, merges = train(1500, pre, byte_level=True)
@@ -344,6 +367,7 @@ def added_tokens():
 FIXTURES = [
     ("llama3_style", llama3_style),
     ("llama2_converted", llama2_converted),
+    ("mistral_metaspace", mistral_metaspace),
     ("gpt2_style", gpt2_style),
     ("metaspace_first", metaspace("first", True)),
     ("metaspace_always_nosplit", metaspace("always", False)),
