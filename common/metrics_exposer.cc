@@ -78,6 +78,9 @@ absl::StatusOr<std::string> ToListeningPort(const std::string& addr) {
 
 }  // namespace
 
+// Worker threads of the metrics server: each slow client holds one.
+constexpr int kServerThreads = 16;
+
 absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(
     const std::string& listen_addr,
     const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables) {
@@ -99,11 +102,14 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(
   std::unique_ptr<prometheus::Exposer> exposer;
   std::string error;
   try {
-    // The civetweb options prometheus-cpp's (address, threads) constructor
-    // sets, plus a request timeout so a stalled client cannot hold a thread.
+    // civetweb gives each connection a worker thread while it reads the
+    // request, so a few slow or silent clients used to take both threads
+    // prometheus-cpp starts by default and /healthz (the liveness probe)
+    // stopped answering. kServerThreads of them, and a 5 s read timeout that
+    // frees a thread held by a silent client, keep it answering.
     exposer = std::make_unique<prometheus::Exposer>(
-        std::vector<std::string>{"listening_ports", *port, "num_threads", "2",
-                                 "request_timeout_ms", "10000"},
+        std::vector<std::string>{"listening_ports", *port, "num_threads",
+                                 std::to_string(kServerThreads), "request_timeout_ms", "5000"},
         &callbacks);
     for (const auto& c : collectables) exposer->RegisterCollectable(c);
     exposer->RegisterCollectable(kNothing, "/healthz");

@@ -6,11 +6,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -185,6 +191,47 @@ TEST(MetricsExposerTest, ServesMetricsAndHealthzOverLoopback) {
 
   exposer->reset();
   EXPECT_EQ(HttpGet(port, "/metrics").status, 0);  // stopped, port closed
+}
+
+// Slow clients (a partial request, one byte every 300 ms) must not starve
+// /healthz, the liveness probe: it answers at once while 6 of them trickle.
+TEST(MetricsExposerTest, HealthzAnswersWhileSlowClientsTrickle) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto exposer = StartMetricsExposer("127.0.0.1:0", {registry});
+  ASSERT_TRUE(exposer.ok()) << exposer.status();
+  const int port = Port(**exposer);
+  std::vector<int> slow;
+  for (int i = 0; i < 6; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    const std::string head = "GET /metrics HTTP/1.1\r\nX-Slow: ";
+    ASSERT_EQ(write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
+    slow.push_back(fd);
+  }
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    while (!stop) {
+      for (int fd : slow) (void)!send(fd, "a", 1, MSG_NOSIGNAL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // all are being read
+  for (int probe = 0; probe < 3; ++probe) {
+    const auto t0 = std::chrono::steady_clock::now();
+    HttpResponse h = HttpGet(port, "/healthz");
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(h.status, 200) << "probe " << probe;
+    EXPECT_LT(s, 2.0) << "probe " << probe;
+  }
+  stop = true;
+  trickle.join();
+  for (int fd : slow) close(fd);
 }
 
 TEST(MetricsPromtoolTest, ScrapedTextPassesPromtoolCheckMetrics) {
