@@ -178,20 +178,26 @@ std::string AlpacaPrompt(const std::string& instruction, const std::string& inpu
     return absl::StrCat(
         "Below is an instruction that describes a task. Write a response that appropriately "
         "completes the request.\n\n### Instruction:\n",
-        instruction, "\n\n### Response:\n");
+        instruction, "\n\n### Response: ");
   }
   return absl::StrCat(
       "Below is an instruction that describes a task, paired with an input that provides "
       "further context. Write a response that appropriately completes the request.\n\n"
       "### Instruction:\n",
-      instruction, "\n\n### Input:\n", input, "\n\n### Response:\n");
+      instruction, "\n\n### Input:\n", input, "\n\n### Response: ");
 }
 
 absl::StatusOr<std::vector<InstructionExample>> LoadInstructionJsonl(
-    const std::string& path, const Tokenizer& tokenizer, int64_t max_len) {
+    const std::string& path, const Tokenizer& tokenizer, int64_t max_len,
+    int64_t source_max_len, int64_t target_max_len) {
   if (max_len <= 1) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": max_len must be at least 2 (got ", max_len, ")"));
+  }
+  if (source_max_len < 1 || target_max_len < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": source/target max lengths must be >= 1 (got ", source_max_len, "/",
+        target_max_len, ")"));
   }
   const int bos = tokenizer.bos_id();
   const int eos = tokenizer.eos_id();
@@ -227,9 +233,12 @@ absl::StatusOr<std::vector<InstructionExample>> LoadInstructionJsonl(
     ex.ids.reserve(prompt->size() + response->size() + 2);
     if (bos >= 0) ex.ids.push_back(bos);
     ex.ids.insert(ex.ids.end(), prompt->begin(), prompt->end());
+    if (static_cast<int64_t>(ex.ids.size()) > source_max_len) ex.ids.resize(source_max_len);
     ex.loss_mask.assign(ex.ids.size(), 0);
-    ex.ids.insert(ex.ids.end(), response->begin(), response->end());
-    ex.ids.push_back(eos);
+    std::vector<int32_t> target = std::move(*response);
+    target.push_back(eos);
+    if (static_cast<int64_t>(target.size()) > target_max_len) target.resize(target_max_len);
+    ex.ids.insert(ex.ids.end(), target.begin(), target.end());
     ex.loss_mask.resize(ex.ids.size(), 1);
     if (static_cast<int64_t>(ex.ids.size()) > max_len) {
       ex.ids.resize(max_len);

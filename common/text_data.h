@@ -46,15 +46,22 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> SampleWindows(
     const std::vector<int32_t>& tokens, int64_t n, int64_t len, uint64_t seed);
 
 // Q-PEFT instruction data: JSONL of {"instruction", "input" (optional),
-// "output"} rendered with the Alpaca prompt template. ids = BOS (when the
-// tokenizer has one) + prompt + response + EOS, truncated to max_len; loss_mask[t] = 1 where token t is a
+// "output"} rendered with the Alpaca prompt template (ending "### Response: ",
+// as the official code has it). ids = BOS (when the tokenizer has one) +
+// prompt + response + EOS, truncated as below; loss_mask[t] = 1 where token t is a
 // response/EOS token (a target), 0 for BOS and prompt tokens.
 struct InstructionExample {
   std::vector<int32_t> ids;
   std::vector<uint8_t> loss_mask;
 };
+// As EfficientQAT's Q-PEFT scripts: BOS (when the tokenizer has one) +
+// prompt is cut to `source_max_len` tokens and response + EOS to
+// `target_max_len` (so a long response loses its EOS), each on its own; the
+// whole example is then cut to `max_len` (the context). Examples keep the
+// file's order.
 absl::StatusOr<std::vector<InstructionExample>> LoadInstructionJsonl(
-    const std::string& path, const Tokenizer& tokenizer, int64_t max_len);
+    const std::string& path, const Tokenizer& tokenizer, int64_t max_len,
+    int64_t source_max_len = 384, int64_t target_max_len = 128);
 
 // The Alpaca prompt (everything before the response) for one example.
 std::string AlpacaPrompt(const std::string& instruction, const std::string& input);

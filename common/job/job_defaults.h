@@ -25,6 +25,10 @@ inline constexpr double kQuantLr = 1e-4;
 inline constexpr int64_t kE2eEpochs = 1;
 inline constexpr int64_t kE2eBatch = 2;
 inline constexpr int64_t kE2eAccum = 1;
+// Q-PEFT (official scripts): the BOS + prompt and the response + EOS are
+// truncated separately, to these many tokens each.
+inline constexpr int64_t kQpeftSourceMaxLen = 384;
+inline constexpr int64_t kQpeftTargetMaxLen = 128;
 inline constexpr int64_t kEvalMaxWindows = 0;  // every window
 inline constexpr double kAnnealFraction = 0.5;
 inline constexpr int kMaxStages = 0;  // one stage per available worker

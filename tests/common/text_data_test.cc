@@ -196,11 +196,11 @@ TEST(AlpacaTest, PromptTemplates) {
   EXPECT_EQ(AlpacaPrompt("Say hi.", ""),
             "Below is an instruction that describes a task. Write a response that "
             "appropriately completes the request.\n\n### Instruction:\nSay hi.\n\n"
-            "### Response:\n");
+            "### Response: ");
   EXPECT_EQ(AlpacaPrompt("Translate.", "chat"),
             "Below is an instruction that describes a task, paired with an input that "
             "provides further context. Write a response that appropriately completes the "
-            "request.\n\n### Instruction:\nTranslate.\n\n### Input:\nchat\n\n### Response:\n");
+            "request.\n\n### Instruction:\nTranslate.\n\n### Input:\nchat\n\n### Response: ");
 }
 
 TEST_F(TextDataTest, InstructionMaskCoversBosAndPrompt) {
@@ -234,6 +234,22 @@ TEST_F(TextDataTest, InstructionMaskCoversBosAndPrompt) {
   ASSERT_TRUE(cut.ok()) << cut.status();
   EXPECT_EQ((*cut)[0].ids.size(), 5u);
   EXPECT_EQ((*cut)[0].loss_mask.size(), 5u);
+
+  // Source and target are cut separately (official 384 / 128): 6 prompt
+  // tokens (BOS included) and 2 response tokens, the EOS cut off.
+  auto split = LoadInstructionJsonl(path, *tok_, 4096, 6, 2);
+  ASSERT_TRUE(split.ok()) << split.status();
+  const InstructionExample& s0 = (*split)[0];
+  std::vector<int32_t> prompt0 = Enc(AlpacaPrompt(instructions[0], inputs[0]));
+  std::vector<int32_t> resp0 = Enc(outputs[0]);
+  ASSERT_GE(resp0.size(), 2u);
+  ASSERT_EQ(s0.ids.size(), 8u);
+  EXPECT_EQ(s0.ids[0], tok_->bos_id());
+  EXPECT_EQ(std::vector<int32_t>(s0.ids.begin() + 1, s0.ids.begin() + 6),
+            std::vector<int32_t>(prompt0.begin(), prompt0.begin() + 5));
+  EXPECT_EQ(std::vector<int32_t>(s0.ids.begin() + 6, s0.ids.end()),
+            std::vector<int32_t>(resp0.begin(), resp0.begin() + 2));
+  EXPECT_EQ(s0.loss_mask, (std::vector<uint8_t>{0, 0, 0, 0, 0, 0, 1, 1}));
 }
 
 TEST_F(TextDataTest, InstructionErrorsNameTheLine) {

@@ -1,7 +1,10 @@
 #include "worker/methods/train_data.h"
 
 #include <fstream>
+#include <numeric>
+#include <random>
 
+#include "common/job/job_defaults.h"
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "common/text_data.h"
@@ -28,10 +31,18 @@ absl::StatusOr<std::vector<TrainExample>> LoadE2eExamples(const std::string& pat
   std::vector<TrainExample> out;
   if (IsInstructionJsonl(path)) {
     *kind = "instruction";
-    ASSIGN_OR_RETURN(auto ex, LoadInstructionJsonl(path, tok, seqlen));
-    for (auto& e : ex) {
+    ASSIGN_OR_RETURN(auto ex, LoadInstructionJsonl(path, tok, seqlen,
+                                                   job_defaults::kQpeftSourceMaxLen,
+                                                   job_defaults::kQpeftTargetMaxLen));
+    // As the official scripts: shuffle with a fixed seed (here the job's),
+    // then take the first `samples`, so a subset is not the file's head.
+    std::vector<size_t> order(ex.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::mt19937_64 rng(seed);
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+    for (size_t i : order) {
       if (static_cast<int64_t>(out.size()) >= samples) break;
-      out.push_back({std::move(e.ids), std::move(e.loss_mask)});
+      out.push_back({std::move(ex[i].ids), std::move(ex[i].loss_mask)});
     }
     return out;
   }

@@ -18,7 +18,9 @@ namespace eqat {
 bool IsInstructionJsonl(const std::string& path);
 
 // `kind` is set to "instruction" or "text". At most `samples` examples of at
-// most `seqlen` tokens; text windows are drawn with `seed`.
+// most `seqlen` tokens; text windows are drawn with `seed`. Instruction
+// examples are shuffled with `seed` before the first `samples` are taken, and
+// cut as the official Q-PEFT scripts do (prompt 384, response 128 tokens).
 absl::StatusOr<std::vector<TrainExample>> LoadE2eExamples(const std::string& path,
                                                           const Tokenizer& tok,
                                                           const ModelConfig& cfg, int64_t samples,
