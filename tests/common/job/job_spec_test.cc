@@ -74,7 +74,9 @@ TEST_F(SpecValidationTest, FillsEveryDefault) {
   const auto* desc = d.GetDescriptor();
   for (int i = 0; i < desc->field_count(); ++i) {
     const auto* f = desc->field(i);
-    if (f->has_presence()) EXPECT_TRUE(d.GetReflection()->HasField(d, f)) << f->name();
+    if (f->has_presence()) {
+      EXPECT_TRUE(d.GetReflection()->HasField(d, f)) << f->name();
+    }
   }
   EXPECT_TRUE(CheckSpecComplete(d).ok());
   absl::Status raw = CheckSpecComplete(s);

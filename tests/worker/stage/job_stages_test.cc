@@ -66,7 +66,9 @@ class JobStagesTest : public ::testing::Test {
     }
     auto fin = RunFinalize(FinalizeRequestFor(s, work, res));
     EXPECT_TRUE(fin.ok()) << fin.status();
-    if (fin.ok()) EXPECT_EQ(fin->e2e_steps, 4);  // 8 examples, batch 2
+    if (fin.ok()) {
+      EXPECT_EQ(fin->e2e_steps, 4);  // 8 examples, batch 2
+    }
     std::filesystem::remove_all(work);
     return s;
   }
