@@ -147,22 +147,7 @@ class Replace : public Normalizer {
  public:
   Replace(std::unique_ptr<Regex> re, std::string content)
       : re_(std::move(re)), content_(std::move(content)) {}
-  absl::Status Normalize(std::string* s) const override {
-    std::vector<MatchSpan> matches;
-    RETURN_IF_ERROR(re_->FindAll(*s, &matches));
-    if (matches.empty()) return absl::OkStatus();
-    std::string out;
-    out.reserve(s->size());
-    size_t last = 0;
-    for (const MatchSpan& m : matches) {
-      out.append(*s, last, m.first - last);
-      out += content_;
-      last = m.second;
-    }
-    out.append(*s, last, std::string::npos);
-    *s = std::move(out);
-    return absl::OkStatus();
-  }
+  absl::Status Normalize(std::string* s) const override { return re_->ReplaceAll(s, content_); }
 
  private:
   std::unique_ptr<Regex> re_;

@@ -182,6 +182,23 @@ absl::Status Regex::FindAll(absl::string_view text, std::vector<MatchSpan>* out)
   return absl::OkStatus();
 }
 
+absl::Status Regex::ReplaceAll(std::string* text, absl::string_view content) const {
+  std::vector<MatchSpan> matches;
+  absl::Status st = FindAll(*text, &matches);
+  if (!st.ok() || matches.empty()) return st;
+  std::string out;
+  out.reserve(text->size());
+  size_t last = 0;
+  for (const MatchSpan& m : matches) {
+    out.append(*text, last, m.first - last);
+    out.append(content.data(), content.size());
+    last = m.second;
+  }
+  out.append(*text, last, std::string::npos);
+  *text = std::move(out);
+  return absl::OkStatus();
+}
+
 bool Regex::FullMatch(absl::string_view text) const {
   MatchScratch& s = Scratch();
   int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0,

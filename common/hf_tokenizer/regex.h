@@ -56,6 +56,10 @@ class Regex {
   // Internal on PCRE2 match failures (e.g. JIT stack exhausted).
   absl::Status FindAll(absl::string_view text, std::vector<MatchSpan>* out) const;
 
+  // Replaces every match in *text (REQUIRES: valid UTF-8) by `content`
+  // (the Replace normalizer and decoder). FindAll's errors; *text unchanged.
+  absl::Status ReplaceAll(std::string* text, absl::string_view content) const;
+
   // Whether the whole of `text` (REQUIRES: valid UTF-8) matches.
   bool FullMatch(absl::string_view text) const;
 

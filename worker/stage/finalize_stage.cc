@@ -1,6 +1,7 @@
 #include "worker/stage/finalize_stage.h"
 
 #include <chrono>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
@@ -29,7 +30,13 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
   model->SetBlocks(std::move(blocks), 0);
   SetQuantizedConfig(model.get(), r.spec);
   const ModelConfig& cfg = model->config();
-  ASSIGN_OR_RETURN(auto tok, Tokenizer::LoadFromDir(r.model_dir));
+  const bool run_e2e = r.method == QuantMethod::kEfficientQat && r.e2e && !r.e2e_data.empty();
+  // Only a finalize that reads text needs the tokenizer (a large
+  // tokenizer.json takes about a second to load).
+  std::unique_ptr<Tokenizer> tok;
+  if (run_e2e || !r.eval_text.empty()) {
+    ASSIGN_OR_RETURN(tok, Tokenizer::LoadFromDir(r.model_dir));
+  }
 
   torch::manual_seed(r.seed);
   FinalizeResult res;
@@ -41,7 +48,6 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
   if (!r.eval_text.empty()) {
     ASSIGN_OR_RETURN(eval_tokens, LoadTokens(r.eval_text, *tok, cfg.vocab_size));
   }
-  bool run_e2e = r.method == QuantMethod::kEfficientQat && r.e2e && !r.e2e_data.empty();
   Json summary = r.summary.is_null() ? Json::object() : r.summary;
   Json reports = Json::array();
   for (int i = 0; i < n; ++i) {
