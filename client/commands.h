@@ -27,6 +27,10 @@ struct EvalOptions {
   int64_t max_windows = 0;     // 0: all
   int64_t batch_size = 4;
   bool json = false;
+  // A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors,
+  // worker/model/peft_adapter.h) applied to the model before evaluating;
+  // empty: none.
+  std::string adapter;
 };
 
 // `eqat quantize`: the job itself is a JobSpec (built from the job flags,

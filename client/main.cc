@@ -25,8 +25,9 @@ ABSL_FLAG(std::string, text, "", "evaluation text: raw text, .jsonl with \"text\
 ABSL_FLAG(int64_t, seqlen, 0, "tokens per window (unset or 0 for eval: min(2048, max_position_embeddings))");
 ABSL_FLAG(int64_t, max_windows, 0, "evaluate at most this many windows (0: all)");
 ABSL_FLAG(int64_t, batch, eqat::job_defaults::kBatch, "windows per forward pass");
+ABSL_FLAG(std::string, adapter, "", "eval: a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) applied to --model");
 ABSL_FLAG(bool, json, false, "print a one-line JSON summary as the last line");
-ABSL_FLAG(std::string, method, eqat::job_defaults::kMethod, "quantization method: efficientqat, gptq or rtn");
+ABSL_FLAG(std::string, method, eqat::job_defaults::kMethod, "quantization method: efficientqat, gptq, rtn, lrqat or apiq");
 ABSL_FLAG(int32_t, bits, eqat::job_defaults::kBits, "weight bits: 2, 3, 4 or 8");
 ABSL_FLAG(int32_t, group, eqat::job_defaults::kGroupSize, "group size along in_features: 32, 64, 128 or -1 (per output channel)");
 ABSL_FLAG(std::string, calib, "", "calibration text (raw, .jsonl or .bin); required except for rtn");
@@ -44,13 +45,20 @@ ABSL_FLAG(std::string, device, "cpu", "compute device: cpu, cuda or cuda:N");
 ABSL_FLAG(int64_t, epochs, eqat::job_defaults::kEpochs, "Block-AP epochs over the calibration windows");
 ABSL_FLAG(int64_t, ap_batch, eqat::job_defaults::kApBatch, "Block-AP training batch (windows)");
 ABSL_FLAG(double, quant_lr, eqat::job_defaults::kQuantLr, "Block-AP learning rate of step sizes and zero points");
-ABSL_FLAG(double, weight_lr, 0, "Block-AP learning rate of weights (unset: 2e-5 for 2-bit, 1e-5 otherwise)");
+ABSL_FLAG(double, weight_lr, 0, "Block-AP learning rate of weights, or of the low-rank factors for lrqat / apiq (unset: 2e-5 for 2-bit, 1e-5 otherwise; 1e-4 for lrqat / apiq)");
+ABSL_FLAG(int64_t, val_samples, eqat::job_defaults::kValSamples, "Block-AP validation windows, besides --samples and disjoint from them (0 for rtn/gptq)");
+ABSL_FLAG(std::string, calib_windows, eqat::job_defaults::kCalibWindows, "calibration windows: chunks (non-overlapping, shuffled grid) or random (random starts, may overlap)");
+ABSL_FLAG(bool, ap_shuffle, false, "reshuffle the Block-AP windows every epoch (default: one fixed order, as the official code)");
+ABSL_FLAG(std::string, precision, eqat::job_defaults::kPrecision, "training arithmetic on CUDA: fp16 (autocast + loss scaling), bf16 or fp32; CPUs use fp32");
+ABSL_FLAG(int32_t, rank, 0, "lrqat / apiq: low-rank (LoRA) rank (unset: 32 for lrqat, 64 for apiq)");
+ABSL_FLAG(double, alpha, 0, "lrqat / apiq: the low-rank factor is alpha / rank (unset: 32 for lrqat, 16 for apiq)");
+ABSL_FLAG(bool, e2e_lora, false, "apiq: train the LoRA factors end to end after the blocks (text, or instruction .jsonl as Q-PEFT)");
 ABSL_FLAG(std::string, cache_budget, "4G", "RAM for each cached activation set; beyond it a memory-mapped spill file");
 ABSL_FLAG(std::string, spill_dir, "/tmp", "folder for activation spill files (unlinked at once)");
 ABSL_FLAG(bool, e2e, true, "run E2E-QP after Block-AP (efficientqat)");
 ABSL_FLAG(std::string, e2e_data, "", "E2E-QP data: text/.jsonl/.bin windows, or an instruction .jsonl for Q-PEFT (default: --calib)");
-ABSL_FLAG(int64_t, e2e_samples, 0, "E2E-QP windows / examples (unset: --samples)");
-ABSL_FLAG(int64_t, e2e_seqlen, 0, "E2E-QP window length (unset: --seqlen)");
+ABSL_FLAG(int64_t, e2e_samples, 0, "E2E-QP windows / examples (unset: 4096, the official recipe)");
+ABSL_FLAG(int64_t, e2e_seqlen, 0, "E2E-QP window length (unset: min(4096, max_position_embeddings))");
 ABSL_FLAG(int64_t, e2e_epochs, eqat::job_defaults::kE2eEpochs, "E2E-QP epochs");
 ABSL_FLAG(double, e2e_lr, 0, "E2E-QP learning rate (unset: 2e-5 for 2-bit, 1e-5 otherwise)");
 ABSL_FLAG(int64_t, e2e_batch, eqat::job_defaults::kE2eBatch, "E2E-QP micro-batch (examples)");
@@ -86,6 +94,7 @@ absl::Status DoEval(const eqat::ParsedArgs&) {
   o.max_windows = absl::GetFlag(FLAGS_max_windows);
   o.batch_size = absl::GetFlag(FLAGS_batch);
   o.json = absl::GetFlag(FLAGS_json);
+  o.adapter = absl::GetFlag(FLAGS_adapter);
   return eqat::RunEval(o, std::cout);
 }
 
@@ -224,7 +233,8 @@ absl::Status DoConvert(const eqat::ParsedArgs&) {
 const std::map<std::string, Command>& Commands() {
   static const auto* cmds = new std::map<std::string, Command>{
       {"eval", {"perplexity of a model (fp or quantized) on a text",
-                {"model", "text", "seqlen", "max_windows", "batch", "json", "threads"}, DoEval}},
+                {"model", "text", "seqlen", "max_windows", "batch", "json", "threads", "adapter"},
+                DoEval}},
       {"quantize", {"quantize a model in this process (Block-AP + E2E-QP, GPTQ or RTN)",
                     QuantizeFlagNames(), DoQuantize}},
 #ifdef EQAT_WITH_SERVICE

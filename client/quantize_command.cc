@@ -94,9 +94,11 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
     // Block stage: every block, inputs computed from the calibration text.
     BlockStageRequest br =
         BlockStageRequestFor(s, StageRange{work.path(), 0, job.num_blocks, 0}, res);
-    const bool trains = br.options.method == QuantMethod::kEfficientQat;
+    const bool trains = IsTrainedMethod(br.options.method);
     const int nb = job.num_blocks;
-    ProgressBar bar(trains ? "block-ap" : "quantize", nb, o.progress);
+    ProgressBar bar(trains ? (s.method() == "efficientqat" ? "block-ap" : s.method().c_str())
+                           : "quantize",
+                    nb, o.progress);
     bar.Update(0, "");
     br.options.on_step = [&](int block, int64_t step, int64_t total, double loss) {
       bar.SetTotal(static_cast<int64_t>(nb) * total);
@@ -117,13 +119,14 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
     // Finalize: assemble, E2E-QP, write, evaluate.
     FinalizeRequest fr = FinalizeRequestFor(s, work.path(), res);
     fr.block_checksums = checksums;
-    ProgressBar e2e_bar("e2e-qp", 1, o.progress);
+    const char* e2e_stage = s.method() == "apiq" ? "e2e-lora" : "e2e-qp";
+    ProgressBar e2e_bar(e2e_stage, 1, o.progress);
     fr.e2e_options.on_step = [&](int64_t step, int64_t total, double loss) {
       e2e_bar.SetTotal(total);
       e2e_bar.Update(step, absl::StrFormat("steps loss %.4f", loss));
     };
     fr.on_stage = [&](const std::string& stage) {
-      if (stage != "e2e-qp") e2e_bar.Finish();
+      if (stage != e2e_stage) e2e_bar.Finish();
     };
     ASSIGN_OR_RETURN(FinalizeResult result, RunFinalize(fr));
     e2e_bar.Finish();
@@ -132,7 +135,7 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
     std::string label = absl::StrFormat("%s W%dg%d", s.method(), s.bits(), s.group_size());
     out << absl::StrFormat("wrote %s (%s) in %.1fs: block stage %.1fs", s.output_dir(), label,
                            wall, block_seconds);
-    if (result.e2e_steps > 0) out << absl::StrFormat(", e2e-qp %.1fs", result.e2e_seconds);
+    if (result.e2e_steps > 0) out << absl::StrFormat(", %s %.1fs", e2e_stage, result.e2e_seconds);
     out << "\n";
     if (result.evaluated) PrintTable(s, result, out);
     if (!o.json) return absl::OkStatus();
@@ -144,6 +147,7 @@ absl::Status RunQuantize(const QuantizeOptions& o, std::ostream& out) {
     j["wall_seconds"] = wall;
     j["block_stage_seconds"] = block_seconds;
     if (result.e2e_steps > 0) j["e2e_seconds"] = result.e2e_seconds;
+    if (s.method() == "apiq") j["adapter"] = JoinPath(s.output_dir(), kAdapterSubdir);
     if (result.evaluated) {
       if (result.e2e_steps > 0) j["block_ap_ppl"] = result.block_ap_ppl;
       j["fp_ppl"] = result.fp_ppl;

@@ -136,6 +136,49 @@ absl::StatusOr<std::vector<int32_t>> LoadTokens(const std::string& path,
   return tokens;
 }
 
+absl::StatusOr<std::vector<int32_t>> LoadDocumentTokens(const std::string& path,
+                                                        const Tokenizer& tokenizer,
+                                                        int64_t vocab_size) {
+  if (absl::EndsWith(path, ".bin")) return LoadTokens(path, tokenizer, vocab_size);
+  if (vocab_size <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": vocab_size must be positive (got ", vocab_size, ")"));
+  }
+  ASSIGN_OR_RETURN(std::string data, ReadFile(path));
+  std::vector<std::string> docs;
+  if (absl::EndsWith(path, ".jsonl")) {
+    RETURN_IF_ERROR(ForEachJsonLine(path, data, [&](int64_t line_no, const Json& v) {
+      auto t = v.find("text");
+      if (t == v.end() || !t->is_string()) {
+        return LineError(path, line_no, "missing string field \"text\"");
+      }
+      docs.push_back(NormalizeNewlines(t->get<std::string>()));
+      return absl::OkStatus();
+    }));
+  } else {
+    docs.push_back(NormalizeNewlines(std::move(data)));
+  }
+  std::vector<int32_t> tokens;
+  const int bos = tokenizer.bos_id();
+  for (const std::string& doc : docs) {
+    auto enc = tokenizer.Encode(doc);
+    if (!enc.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", enc.status().message()));
+    }
+    if (bos >= 0) tokens.push_back(bos);
+    for (int32_t id : *enc) {
+      if (id < 0 || id >= vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat(path, ": token ", tokens.size(),
+                                                       " has id ", id, " >= vocab_size ",
+                                                       vocab_size));
+      }
+      tokens.push_back(id);
+    }
+  }
+  if (tokens.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no tokens"));
+  return tokens;
+}
+
 std::vector<std::vector<int32_t>> SplitWindows(const std::vector<int32_t>& tokens, int64_t len,
                                                int64_t max_windows) {
   std::vector<std::vector<int32_t>> out;

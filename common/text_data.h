@@ -31,6 +31,14 @@ absl::StatusOr<std::vector<int32_t>> LoadTokens(const std::string& path,
                                                 int64_t vocab_size,
                                                 const TokenSourceOptions& options = {});
 
+// E2E-QP's pretraining stream, as the official recipe builds it: each
+// document tokenized with BOS in front (when the tokenizer has one), the
+// documents concatenated. Documents: a .jsonl file's "text" fields, one per
+// line; a text file is one document; .bin is taken as it is (no BOS added).
+absl::StatusOr<std::vector<int32_t>> LoadDocumentTokens(const std::string& path,
+                                                        const Tokenizer& tokenizer,
+                                                        int64_t vocab_size);
+
 // Raw text with CRLF -> LF applied (also used by JSONL joining).
 std::string NormalizeNewlines(std::string text);
 

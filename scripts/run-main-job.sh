@@ -10,5 +10,6 @@ exec "$BUILD/client/eqat" quantize \
   --model models/stories260K --out "$OUT" --overwrite \
   --method efficientqat --bits 2 --group -1 \
   --calib data/calib_en.txt --samples 512 --seqlen 256 \
+  --e2e-samples 512 --e2e-seqlen 256 --e2e-batch 2 --e2e-accum 1 \
   --eval-text data/wikitext2_test.raw --eval-seqlen 512 --eval-max-windows 200 \
   --json

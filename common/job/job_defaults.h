@@ -7,6 +7,7 @@
 #define EQAT_COMMON_JOB_JOB_DEFAULTS_H_
 
 #include <cstdint>
+#include <string_view>
 
 namespace eqat {
 
@@ -22,9 +23,26 @@ inline constexpr uint64_t kSeed = 0;
 inline constexpr int64_t kEpochs = 2;
 inline constexpr int64_t kApBatch = 2;
 inline constexpr double kQuantLr = 1e-4;
+// Block-AP validation windows, besides the training windows (official: 64).
+inline constexpr int64_t kValSamples = 64;
+inline constexpr char kCalibWindows[] = "chunks";  // or "random"
+inline constexpr char kPrecision[] = "fp16";       // CUDA only; or "bf16", "fp32"
+// E2E-QP, the official recipe: 4096 windows of 4096 tokens (capped at
+// max_position_embeddings), one epoch, 32 windows per step (batch 4 x
+// accumulation 8): 128 steps, 3% warm-up from 0 then cosine to 0.
+inline constexpr int64_t kE2eSamples = 4096;
+inline constexpr int64_t kE2eMaxSeqlen = 4096;
 inline constexpr int64_t kE2eEpochs = 1;
-inline constexpr int64_t kE2eBatch = 2;
-inline constexpr int64_t kE2eAccum = 1;
+inline constexpr int64_t kE2eBatch = 4;
+inline constexpr int64_t kE2eAccum = 8;
+inline constexpr double kE2eWarmupRatio = 0.03;
+// LR-QAT (Bondarenko et al. 2024) and ApiQ (Liao et al. 2024): LoRA rank,
+// and alpha (the factor is alpha / rank).
+inline constexpr int kLrQatRank = 32;
+inline constexpr double kLrQatAlpha = 32;
+inline constexpr int kApiqRank = 64;
+inline constexpr double kApiqAlpha = 16;
+inline constexpr int kMaxRank = 4096;
 // Q-PEFT (official scripts): the BOS + prompt and the response + EOS are
 // truncated separately, to these many tokens each.
 inline constexpr int64_t kQpeftSourceMaxLen = 384;
@@ -49,10 +67,21 @@ inline constexpr double kMaxLearningRate = 1.0;
 }  // namespace job_defaults
 
 // Model- or field-dependent defaults: Block-AP weight lr and E2E-QP lr are
-// 2e-5 at 2 bits, 1e-5 otherwise; e2e_samples / e2e_seqlen follow samples /
-// seqlen; e2e_data follows calib_path.
+// 2e-5 at 2 bits, 1e-5 otherwise; e2e_data follows calib_path (and the E2E
+// windows then come from the part of it that no Block-AP window touches).
 inline double DefaultWeightLearningRate(int bits) { return bits <= 2 ? 2e-5 : 1e-5; }
 inline double DefaultE2eLearningRate(int bits) { return bits <= 2 ? 2e-5 : 1e-5; }
+// Methods that train each block on calibration data (and so use validation
+// windows): efficientqat, lrqat, apiq.
+// The learning rate of the low-rank factors (weight_lr of lrqat / apiq).
+inline constexpr double kLowRankLr = 1e-4;
+inline double DefaultWeightLearningRate(std::string_view method, int bits) {
+  if (method == "lrqat" || method == "apiq") return kLowRankLr;
+  return DefaultWeightLearningRate(bits);
+}
+inline bool IsTrainedMethod(std::string_view m) {
+  return m == "efficientqat" || m == "lrqat" || m == "apiq";
+}
 
 }  // namespace eqat
 

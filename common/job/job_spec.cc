@@ -43,6 +43,10 @@ absl::Status CheckSpecComplete(const v1::JobSpec& spec) {
   return absl::OkStatus();
 }
 
+bool RunsE2e(const v1::JobSpec& s) {
+  return (s.method() == "efficientqat" && !s.skip_e2e()) || (s.method() == "apiq" && s.e2e_lora());
+}
+
 bool InAllowedRoots(const std::string& path, const std::vector<std::string>& roots) {
   std::error_code ec;
   fs::path p = fs::weakly_canonical(fs::path(path), ec);
@@ -189,8 +193,35 @@ absl::Status CheckModel(Checker& c, ModelConfig* cfg) {
 absl::Status CheckQuantization(Checker& c) {
   v1::JobSpec& s = c.spec();
   if (s.method().empty()) s.set_method(job_defaults::kMethod);
-  if (s.method() != "efficientqat" && s.method() != "gptq" && s.method() != "rtn") {
-    return c.Bad("method", absl::StrCat(Quote(s.method()), " is not efficientqat, gptq or rtn"));
+  if (s.method() != "efficientqat" && s.method() != "gptq" && s.method() != "rtn" &&
+      s.method() != "lrqat" && s.method() != "apiq") {
+    return c.Bad("method", absl::StrCat(Quote(s.method()),
+                                        " is not efficientqat, gptq, rtn, lrqat or apiq"));
+  }
+  // The low-rank methods' rank and alpha; the others take neither.
+  const bool low_rank = s.method() == "lrqat" || s.method() == "apiq";
+  if (!low_rank) {
+    // 0 is what validation itself fills in, so a validated spec passes again.
+    if (s.has_rank() && s.rank() != 0) return c.Bad("rank", "only lrqat and apiq have a rank");
+    if (s.has_alpha() && s.alpha() != 0) return c.Bad("alpha", "only lrqat and apiq have an alpha");
+    if (s.e2e_lora()) return c.Bad("e2e_lora", "only apiq trains LoRA factors");
+    s.set_rank(0);
+    s.set_alpha(0);
+  } else {
+    const bool lrqat = s.method() == "lrqat";
+    if (!s.has_rank()) s.set_rank(lrqat ? job_defaults::kLrQatRank : job_defaults::kApiqRank);
+    if (s.rank() < 1 || s.rank() > job_defaults::kMaxRank) {
+      return c.Bad("rank", absl::StrCat(s.rank(), " must be in [1, ", job_defaults::kMaxRank, "]"));
+    }
+    if (!s.has_alpha()) s.set_alpha(lrqat ? job_defaults::kLrQatAlpha : job_defaults::kApiqAlpha);
+    if (!(s.alpha() > 0) || !std::isfinite(s.alpha()) || s.alpha() > 1e6) {
+      return c.Bad("alpha", absl::StrCat(s.alpha(), " must be a finite number in (0, 1e6]"));
+    }
+    if (s.e2e_lora() && lrqat) return c.Bad("e2e_lora", "only apiq trains LoRA factors");
+  }
+  if (s.precision().empty()) s.set_precision(job_defaults::kPrecision);
+  if (s.precision() != "fp16" && s.precision() != "bf16" && s.precision() != "fp32") {
+    return c.Bad("precision", absl::StrCat(Quote(s.precision()), " is not fp16, bf16 or fp32"));
   }
   if (!s.has_bits()) s.set_bits(job_defaults::kBits);
   if (!s.has_group_size()) s.set_group_size(job_defaults::kGroupSize);
@@ -208,8 +239,15 @@ absl::Status CheckQuantization(Checker& c) {
 
 // Checked last, once every field is well-formed: does the group size fit
 // the model's linears?
-absl::Status CheckGroupsFit(Checker& c, const ModelConfig& cfg) {
-  const v1::JobSpec& s = c.spec();
+absl::Status CheckGroupsFit(Checker& c, const ModelConfig& cfg, bool rank_given) {
+  v1::JobSpec& s = c.spec();
+  if (!rank_given && s.rank() > 0) {
+    // A default rank never exceeds the narrowest linear (e.g. a GQA k_proj).
+    for (const LinearDims& l : BlockLinearDims(cfg)) {
+      const int64_t m = std::min(l.in_features, l.out_features);
+      if (s.rank() > m) s.set_rank(static_cast<int32_t>(m));
+    }
+  }
   QuantSpecFields names{c.Name("bits"), c.Name("group_size")};
   QuantSpec q{s.bits(), s.group_size()};
   // Every block has the same shapes: block 0's linears stand for all.
@@ -218,6 +256,10 @@ absl::Status CheckGroupsFit(Checker& c, const ModelConfig& cfg) {
     const std::string name = absl::StrCat("model.layers.0.", l.name);
     RETURN_IF_ERROR(ValidateQuantSpecFor(q, l.in_features, name, names));
     outs.emplace_back(name, l.out_features);
+    if (s.rank() > std::min(l.in_features, l.out_features)) {
+      return c.Bad("rank", absl::StrCat(s.rank(), " exceeds min(in, out) = ",
+                                        std::min(l.in_features, l.out_features), " of ", name));
+    }
   }
   // ... and can the output format hold it?
   ASSIGN_OR_RETURN(OutputFormat format, ParseOutputFormat(s.format(), c.Name("format")));
@@ -237,10 +279,22 @@ absl::Status CheckBlockStage(Checker& c, const ModelConfig& cfg) {
                           job_defaults::kSamples, int64_t{1}, job_defaults::kMaxSamples));
   RETURN_IF_ERROR(c.Seqlen("seqlen", &S::has_seqlen, &S::seqlen, &S::set_seqlen,
                            std::min(job_defaults::kMaxSeqlen, max_pos), max_pos));
-  if (s.samples() > job_defaults::kMaxTokens / s.seqlen()) {
-    return c.Bad("samples", absl::StrCat(s.samples(), " windows of ", s.seqlen(),
-                                         " tokens exceed the limit of ", job_defaults::kMaxTokens,
-                                         " tokens"));
+  const bool trained = IsTrainedMethod(s.method());
+  if (!trained && s.has_val_samples() && s.val_samples() != 0) {
+    return c.Bad("val_samples", absl::StrCat("method ", s.method(),
+                                             " trains nothing, so it has no validation windows"));
+  }
+  RETURN_IF_ERROR(c.Count("val_samples", &S::has_val_samples, &S::val_samples,
+                          &S::set_val_samples, trained ? job_defaults::kValSamples : int64_t{0},
+                          int64_t{0}, job_defaults::kMaxSamples));
+  if (s.samples() + s.val_samples() > job_defaults::kMaxTokens / s.seqlen()) {
+    return c.Bad("samples", absl::StrCat(s.samples(), " + ", s.val_samples(), " windows of ",
+                                         s.seqlen(), " tokens exceed the limit of ",
+                                         job_defaults::kMaxTokens, " tokens"));
+  }
+  if (s.calib_windows().empty()) s.set_calib_windows(job_defaults::kCalibWindows);
+  if (s.calib_windows() != "chunks" && s.calib_windows() != "random") {
+    return c.Bad("calib_windows", absl::StrCat(Quote(s.calib_windows()), " is not chunks or random"));
   }
   if (!s.has_seed()) s.set_seed(job_defaults::kSeed);
   RETURN_IF_ERROR(c.Count("batch", &S::has_batch, &S::batch, &S::set_batch, job_defaults::kBatch,
@@ -252,7 +306,7 @@ absl::Status CheckBlockStage(Checker& c, const ModelConfig& cfg) {
   RETURN_IF_ERROR(c.Rate("quant_lr", &S::has_quant_lr, &S::quant_lr, &S::set_quant_lr,
                          job_defaults::kQuantLr));
   RETURN_IF_ERROR(c.Rate("weight_lr", &S::has_weight_lr, &S::weight_lr, &S::set_weight_lr,
-                         DefaultWeightLearningRate(s.bits())));
+                         DefaultWeightLearningRate(s.method(), s.bits())));
   return absl::OkStatus();
 }
 
@@ -261,13 +315,15 @@ absl::Status CheckE2e(Checker& c, const ModelConfig& cfg) {
   using S = v1::JobSpec;
   const int64_t max_pos = cfg.max_position_embeddings;
   if (!s.e2e_data().empty()) RETURN_IF_ERROR(c.CheckInputFile("e2e_data", s.e2e_data()));
-  if (s.e2e_data().empty() && s.method() == "efficientqat" && !s.skip_e2e()) {
-    s.set_e2e_data(s.calib_path());
-  }
+  // E2E-QP follows Block-AP (efficientqat); apiq fine-tunes its LoRA
+  // factors end to end with --e2e-lora. Both read e2e_data (default: the
+  // calibration text, outside every Block-AP window).
+  if (s.e2e_data().empty() && RunsE2e(s)) s.set_e2e_data(s.calib_path());
   RETURN_IF_ERROR(c.Count("e2e_samples", &S::has_e2e_samples, &S::e2e_samples,
-                          &S::set_e2e_samples, s.samples(), int64_t{1}, job_defaults::kMaxSamples));
+                          &S::set_e2e_samples, job_defaults::kE2eSamples, int64_t{1},
+                          job_defaults::kMaxSamples));
   RETURN_IF_ERROR(c.Seqlen("e2e_seqlen", &S::has_e2e_seqlen, &S::e2e_seqlen, &S::set_e2e_seqlen,
-                           s.seqlen(), max_pos));
+                           std::min(job_defaults::kE2eMaxSeqlen, max_pos), max_pos));
   if (s.e2e_samples() > job_defaults::kMaxTokens / s.e2e_seqlen()) {
     return c.Bad("e2e_samples", absl::StrCat(s.e2e_samples(), " windows of ", s.e2e_seqlen(),
                                              " tokens exceed the limit of ",
@@ -327,7 +383,7 @@ absl::StatusOr<ValidatedJob> ValidateJobSpec(const v1::JobSpec& spec, const JobS
   RETURN_IF_ERROR(CheckE2e(c, out.config));
   RETURN_IF_ERROR(CheckEvalAndSchedule(c, out.config));
   RETURN_IF_ERROR(CheckOutput(c));
-  RETURN_IF_ERROR(CheckGroupsFit(c, out.config));
+  RETURN_IF_ERROR(CheckGroupsFit(c, out.config, spec.has_rank() && spec.rank() != 0));
   out.spec = std::move(c.spec());
   out.num_blocks = static_cast<int>(out.config.num_hidden_layers);
   return out;

@@ -61,6 +61,10 @@ absl::StatusOr<ValidatedJob> ValidateJobSpec(const v1::JobSpec& spec, const JobS
 // falls back to a default of its own (e.g. a coordinator of another version).
 absl::Status CheckSpecComplete(const v1::JobSpec& spec);
 
+// True when the (validated) job trains end to end after its blocks: E2E-QP
+// of efficientqat, or apiq's --e2e-lora.
+bool RunsE2e(const v1::JobSpec& spec);
+
 // True when `path` (made absolute, symlinks resolved) lies in one of `roots`.
 bool InAllowedRoots(const std::string& path, const std::vector<std::string>& roots);
 

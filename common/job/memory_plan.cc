@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/job/job_spec.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/quant_spec.h"
@@ -174,7 +175,8 @@ StageMemory EstimateBlockStage(const ModelConfig& c, const v1::JobSpec& spec, in
   const double P = static_cast<double>(BlockParams(c));
   const double G = static_cast<double>(BlockQuantGroups(c, spec.group_size()));
   const double k = last - first, T = static_cast<double>(spec.seqlen());
-  const bool trains = spec.method() == "efficientqat" || spec.method() == "eqat";
+  // lrqat / apiq train fewer tensors than Block-AP: its figures bound theirs.
+  const bool trains = IsTrainedMethod(spec.method()) || spec.method() == "eqat";
   const bool gptq = spec.method() == "gptq";
   const bool has_data = !spec.calib_path().empty();
   const double nonblock = kF32 * static_cast<double>(NonBlockParams(c));
@@ -206,7 +208,8 @@ StageMemory EstimateBlockStage(const ModelConfig& c, const v1::JobSpec& spec, in
     if (pipelined && index > 0) sets += 2;                 // the feed's own stores
     if (pipelined && index + 1 < num_stages) sets += 1;    // fp outputs streamed ahead
     const double set = static_cast<double>(
-        CacheSetBytes(c, spec.samples(), spec.seqlen(), r.cache_budget_bytes));
+        CacheSetBytes(c, spec.samples() + spec.val_samples(), spec.seqlen(),
+                      r.cache_budget_bytes));
     Add(&s, "activation cache", sets * set, false);
     if (first > 0) {
       s.rebuild_ram_bytes = Bytes(static_cast<double>(r.baseline_bytes) + nonblock +
@@ -247,8 +250,8 @@ StageMemory EstimateFinalize(const ModelConfig& c, const v1::JobSpec& spec,
   const double Wall = static_cast<double>(L) * static_cast<double>(LinearWeights(c));
   const double Wblock = static_cast<double>(LinearWeights(c));
   const double Pall = static_cast<double>(L) * static_cast<double>(BlockParams(c));
-  const bool trains = spec.method() == "efficientqat" || spec.method() == "eqat";
-  const bool e2e = trains && !spec.skip_e2e() && !spec.e2e_data().empty();
+  // apiq's --e2e-lora is costed as E2E-QP (the same passes, fewer states).
+  const bool e2e = RunsE2e(spec) && !spec.e2e_data().empty();
 
   // Phase 1: E2E-QP on the packed model (or just the packed model).
   StageMemory e;

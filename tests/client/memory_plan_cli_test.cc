@@ -34,7 +34,8 @@ TEST(MemoryPlanCliTest, InspectPrintsThePlan) {
   EXPECT_THAT(r.output, HasSubstr("stage 0 (blocks 0-2)"));
   EXPECT_THAT(r.output, HasSubstr("stage 1 (blocks 3-5)"));
   EXPECT_THAT(r.output, HasSubstr("finalize (blocks 0-5)"));
-  EXPECT_THAT(r.output, HasSubstr("activation cache 128.0 MiB"));  // 2 x 256 x 256 x 256 x 4
+  // 2 sets x (256 training + 64 validation windows) x 256 tokens x 256 hidden x 4 bytes
+  EXPECT_THAT(r.output, HasSubstr("activation cache 160.0 MiB"));
   std::vector<std::string> lines = absl::StrSplit(r.output, '\n', absl::SkipEmpty());
   ASSERT_FALSE(lines.empty());
   absl::StatusOr<Json> j = ParseJson(lines.back());
@@ -51,7 +52,7 @@ TEST(MemoryPlanCliTest, QuantizeRefusesAJobThatCannotFit) {
   // 2^20 windows of 2048 tokens at hidden 256: 2 TiB per activation set.
   CliRun r = RunEqat({"quantize", "--model", Src("models/eqat-ref-7m"), "--out", out,
                    "--calib", Src("data/calib_en.txt"), "--samples", "1048576", "--seqlen",
-                   "2048", "--cache-budget", "8T", "--progress=false"});
+                   "2048", "--val-samples", "0", "--cache-budget", "8T", "--progress=false"});
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_THAT(r.output, HasSubstr("stage 0 (blocks 0-5) needs ~"));
   EXPECT_THAT(r.output, HasSubstr("activation cache 4096.0 GiB"));

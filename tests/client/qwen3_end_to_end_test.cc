@@ -127,7 +127,7 @@ TEST(Qwen3EndToEndTest, TokenizeQuantizeEvalWithTokenizerJson) {
   RunResult quant = RunEqat({"quantize", "--model", fp, "--out", q, "--method", "efficientqat",
                              "--bits", "4", "--group", "32", "--calib", Src("data/calib_en.txt"),
                              "--samples", "16", "--seqlen", "64", "--epochs", "1",
-                             "--e2e-samples", "8", "--e2e-epochs", "1", "--threads", "2", "--json"});
+                             "--e2e-samples", "8", "--e2e-seqlen", "64", "--e2e-epochs", "1", "--threads", "2", "--json"});
   ASSERT_EQ(quant.signal, 0) << quant.output;
   ASSERT_EQ(quant.exit_code, 0) << quant.output;
   auto cfg = ParseJson(MustRead(JoinPath(q, "config.json")));

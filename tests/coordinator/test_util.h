@@ -43,6 +43,9 @@ inline v1::JobSpec StoriesSpec(const std::string& out_dir) {
   s.set_calib_path(SourceDir() + "/data/calib_en.txt");
   s.set_samples(16);
   s.set_seqlen(64);
+  // Small E2E data too (the defaults are the official 4096 x 4096 tokens).
+  s.set_e2e_samples(16);
+  s.set_e2e_seqlen(64);
   return s;
 }
 

@@ -42,7 +42,8 @@ http_get() {  # http_get HOST:PORT PATH -> body on stdout (10 s at most)
 
 # Common job flags: a small but real EfficientQAT W2 run of the bundled model.
 JOB=(--model "$REPO/models/stories260K" --method efficientqat --bits 2 --group -1
-     --calib "$REPO/data/calib_en.txt" --samples 32 --seqlen 128
+     --calib "$REPO/data/calib_en.txt" --samples 32 --seqlen 128 --e2e-samples 32 --e2e-seqlen 128
+     --e2e-batch 2 --e2e-accum 1
      --eval-text "$REPO/data/wikitext2_test.raw" --eval-seqlen 512 --eval-max-windows 20)
 
 "$REPO/deploy/local-cluster.sh" 2 --build "$BUILD" --state-dir "$STATE" --base-port "$PORT" \

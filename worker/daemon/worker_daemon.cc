@@ -176,7 +176,7 @@ struct WorkerDaemon::Impl {
     auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(auto rx, AcceptInput());
     StreamInputFeed::Options fo;
-    fo.samples = a.spec().samples();
+    fo.samples = a.spec().samples() + a.spec().val_samples();  // training + validation rows
     fo.sample_shape = {a.spec().seqlen(), hidden};
     fo.cache = cache;
     fo.on_wait_tick = [this] { CheckAbort(); };

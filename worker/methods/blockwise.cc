@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "worker/methods/apiq.h"
+#include "worker/methods/lr_qat.h"
 #include "worker/methods/lr_schedule.h"
 #include "worker/methods/rtn.h"
 
@@ -14,8 +16,14 @@ absl::StatusOr<QuantMethod> ParseQuantMethod(const std::string& name) {
   if (name == "rtn") return QuantMethod::kRtn;
   if (name == "gptq") return QuantMethod::kGptq;
   if (name == "efficientqat" || name == "eqat") return QuantMethod::kEfficientQat;
+  if (name == "lrqat") return QuantMethod::kLrQat;
+  if (name == "apiq") return QuantMethod::kApiq;
   return absl::InvalidArgumentError(
-      absl::StrCat("method: '", name, "' is not one of efficientqat, gptq, rtn"));
+      absl::StrCat("method: '", name, "' is not one of efficientqat, gptq, rtn, lrqat, apiq"));
+}
+
+bool IsTrainedMethod(QuantMethod m) {
+  return m == QuantMethod::kEfficientQat || m == QuantMethod::kLrQat || m == QuantMethod::kApiq;
 }
 
 std::string QuantMethodName(QuantMethod m) {
@@ -23,6 +31,8 @@ std::string QuantMethodName(QuantMethod m) {
     case QuantMethod::kRtn: return "rtn";
     case QuantMethod::kGptq: return "gptq";
     case QuantMethod::kEfficientQat: return "efficientqat";
+    case QuantMethod::kLrQat: return "lrqat";
+    case QuantMethod::kApiq: return "apiq";
   }
   return "?";
 }
@@ -88,7 +98,18 @@ absl::Status QuantizeBlockRange(LlamaModel* model, ActivationStore* fp, Activati
     return absl::InvalidArgumentError(
         absl::StrCat("calib: method ", QuantMethodName(o.method), " needs calibration data"));
   }
-  const bool mixed = o.feed != nullptr && o.method == QuantMethod::kEfficientQat && have_data;
+  const bool mixed = o.feed != nullptr && IsTrainedMethod(o.method) && have_data;
+  std::unique_ptr<BlockTrainingMethod> trainer;
+  switch (o.method) {
+    case QuantMethod::kLrQat:
+      trainer = std::make_unique<LrQatMethod>(o.rank, o.alpha);
+      break;
+    case QuantMethod::kApiq:
+      trainer = std::make_unique<ApiqMethod>(o.rank, o.alpha);
+      break;
+    default:
+      break;
+  }
   if (o.feed != nullptr && have_data && !mixed) RETURN_IF_ERROR(o.feed->WaitFinal(q));
   for (int local = 0; local < model->num_blocks(); ++local) {
     const int i = model->first_block() + local;
@@ -109,7 +130,9 @@ absl::Status QuantizeBlockRange(LlamaModel* model, ActivationStore* fp, Activati
       case QuantMethod::kGptq:
         RETURN_IF_ERROR(QuantizeBlockGptq(&block, cfg, *q, o.spec, o.gptq, o.batch_size));
         break;
-      case QuantMethod::kEfficientQat: {
+      case QuantMethod::kEfficientQat:
+      case QuantMethod::kLrQat:
+      case QuantMethod::kApiq: {
         BlockApOptions bo = o.block_ap;
         bo.spec = o.spec;
         bo.seed = o.block_ap.seed * 131ULL + static_cast<uint64_t>(i);
@@ -122,7 +145,8 @@ absl::Status QuantizeBlockRange(LlamaModel* model, ActivationStore* fp, Activati
           };
         }
         if (local + 1 == model->num_blocks()) bo.on_batch_output = o.on_last_block_output;
-        absl::StatusOr<BlockApResult> res = TrainBlockAp(&block, cfg, *q, *fp, bo);
+        absl::StatusOr<BlockApResult> res =
+            TrainBlock(&block, cfg, *q, *fp, bo, trainer ? *trainer : BlockApMethod());
         if (!res.ok()) {
           return absl::Status(res.status().code(),
                               absl::StrCat("block ", i, ": ", res.status().message()));

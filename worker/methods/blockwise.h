@@ -1,5 +1,5 @@
 // The block-wise quantization pipeline shared by every method (RTN, GPTQ,
-// EfficientQAT Block-AP). Two cached activation sets flow through the
+// EfficientQAT Block-AP, LR-QAT, ApiQ). Two cached activation sets flow through the
 // blocks (worker/methods/activation_store.h):
 //   fp  - outputs of the full-precision blocks so far (fp inputs); updated in
 //         place to fp block i's outputs, which are block i's targets
@@ -27,7 +27,9 @@
 
 namespace eqat {
 
-enum class QuantMethod { kRtn, kGptq, kEfficientQat };
+// kEfficientQat, kLrQat and kApiq train each block (worker/methods/block_ap.h).
+enum class QuantMethod { kRtn, kGptq, kEfficientQat, kLrQat, kApiq };
+bool IsTrainedMethod(QuantMethod m);
 absl::StatusOr<QuantMethod> ParseQuantMethod(const std::string& name);
 std::string QuantMethodName(QuantMethod m);
 
@@ -50,6 +52,8 @@ struct BlockwiseOptions {
   int64_t batch_size = job_defaults::kBatch;  // windows per forward pass (fp/quant passes, GPTQ)
   GptqOptions gptq;
   BlockApOptions block_ap;  // spec is taken from `spec`
+  int rank = 0;             // kLrQat / kApiq
+  double alpha = 0;
   ActivationStoreOptions cache;
   // Block-AP progress: (block, step, total steps, loss).
   std::function<void(int, int64_t, int64_t, double)> on_step;

@@ -26,17 +26,33 @@ torch::Tensor MaskedLmLoss(const torch::Tensor& logits, const torch::Tensor& ids
 
 namespace {
 
+// The tensors of `b` that E2E trains: the packed step sizes, or (lora) the
+// LoRA factors of the linears that have them.
+std::vector<torch::Tensor> TrainedTensors(const Block& b, bool lora) {
+  std::vector<torch::Tensor> out;
+  for (const auto& [name, lin] : b.Linears()) {
+    if (!lora) {
+      out.push_back(lin->packed.scales);
+    } else if (lin->has_lora()) {
+      out.push_back(lin->lora_a);
+      out.push_back(lin->lora_b);
+    }
+  }
+  return out;
+}
+
 // Recomputes one block in backward instead of keeping its activations.
-// Inputs: the hidden state and the block's trainable step sizes.
+// Inputs: the hidden state and the block's trained tensors (TrainedTensors).
 class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
  public:
-  // `scales` must be an at::TensorList: LibTorch only tracks tensors passed
-  // as Tensor / TensorList, and the step sizes need their gradients.
+  // `trained` must be an at::TensorList: LibTorch only tracks tensors passed
+  // as Tensor / TensorList, and the trained tensors need their gradients.
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
-                               at::TensorList scales, const Block* block,
-                               const ModelConfig* config) {
+                               at::TensorList trained, const Block* block,
+                               const ModelConfig* config, bool lora) {
     ctx->saved_data["block"] = reinterpret_cast<int64_t>(block);
     ctx->saved_data["config"] = reinterpret_cast<int64_t>(config);
+    ctx->saved_data["lora"] = lora;
     ctx->save_for_backward({x});
     torch::NoGradGuard ng;
     return BlockForward(*block, *config, x);
@@ -49,7 +65,7 @@ class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
         reinterpret_cast<const ModelConfig*>(ctx->saved_data["config"].toInt());
     auto x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
     std::vector<torch::Tensor> inputs = {x};
-    for (const auto& [name, lin] : block->Linears()) inputs.push_back(lin->packed.scales);
+    for (auto& t : TrainedTensors(*block, ctx->saved_data["lora"].toBool())) inputs.push_back(t);
     torch::Tensor out;
     {
       torch::AutoGradMode on(true);
@@ -60,18 +76,19 @@ class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     for (size_t i = 1; i < grads.size(); ++i) result.push_back(grads[i]);
     result.push_back(torch::Tensor());  // block
     result.push_back(torch::Tensor());  // config
+    result.push_back(torch::Tensor());  // lora
     return result;
   }
 };
 
-torch::Tensor ForwardLogits(const LlamaModel& m, const torch::Tensor& ids, bool checkpointing) {
+torch::Tensor ForwardLogits(const LlamaModel& m, const torch::Tensor& ids, bool checkpointing,
+                            bool lora) {
   auto h = m.Embed(ids);
   for (int i = 0; i < m.num_blocks(); ++i) {
     const Block& b = m.block(i);
     if (checkpointing) {
-      torch::autograd::variable_list scales;
-      for (const auto& [name, lin] : b.Linears()) scales.push_back(lin->packed.scales);
-      h = CheckpointedBlock::apply(h, at::TensorList(scales), &b, &m.config());
+      torch::autograd::variable_list trained = TrainedTensors(b, lora);
+      h = CheckpointedBlock::apply(h, at::TensorList(trained), &b, &m.config(), lora);
     } else {
       h = BlockForward(b, m.config(), h);
     }
@@ -109,13 +126,35 @@ absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainE
     if (e.ids.size() < 2) return absl::InvalidArgumentError("e2e-data: an example has < 2 tokens");
   }
   std::vector<torch::Tensor> params;
-  for (int i = 0; i < model->num_blocks(); ++i) {
-    for (auto& [name, lin] : model->block(i).Linears()) {
-      if (lin->mode != Linear::Mode::kPacked) {
-        return absl::FailedPreconditionError("e2e: every linear must be quantized (packed) first");
+  if (o.train_lora) {
+    bool any = false;
+    for (int i = 0; i < model->num_blocks() && !any; ++i) {
+      for (auto& [name, lin] : model->block(i).Linears()) any = any || lin->has_lora();
+    }
+    if (!any) return absl::FailedPreconditionError("e2e: train_lora, but no linear has LoRA");
+    for (int i = 0; i < model->num_blocks(); ++i) {
+      for (auto& [name, lin] : model->block(i).Linears()) {
+        if (!lin->has_lora()) continue;
+        lin->lora_a = lin->lora_a.to(torch::kFloat).detach().requires_grad_(true);
+        lin->lora_b = lin->lora_b.to(torch::kFloat).detach().requires_grad_(true);
+        params.push_back(lin->lora_a);
+        params.push_back(lin->lora_b);
       }
-      lin->packed.scales = lin->packed.scales.to(torch::kFloat).detach().requires_grad_(true);
-      params.push_back(lin->packed.scales);
+    }
+  } else {
+    for (int i = 0; i < model->num_blocks(); ++i) {
+      for (auto& [name, lin] : model->block(i).Linears()) {
+        if (lin->mode != Linear::Mode::kPacked) {
+          return absl::FailedPreconditionError(
+              "e2e: every linear must be quantized (packed) first");
+        }
+      }
+    }
+    for (int i = 0; i < model->num_blocks(); ++i) {
+      for (auto& [name, lin] : model->block(i).Linears()) {
+        lin->packed.scales = lin->packed.scales.to(torch::kFloat).detach().requires_grad_(true);
+        params.push_back(lin->packed.scales);
+      }
     }
   }
   double lr = o.lr > 0 ? o.lr : DefaultE2eLearningRate(model->config().quantization.bits);
@@ -151,7 +190,8 @@ absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainE
         torch::Tensor loss;
         {
           AutocastGuard ac(o.autocast, o.device);
-          loss = MaskedLmLoss(ForwardLogits(*model, ids, o.checkpointing), ids, mask);
+          loss = MaskedLmLoss(ForwardLogits(*model, ids, o.checkpointing, o.train_lora), ids,
+                              mask);
         }
         double lv = loss.item<double>();
         if (!std::isfinite(lv)) {
@@ -168,7 +208,7 @@ absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainE
       }
       torch::nn::utils::clip_grad_norm_(params, o.max_grad_norm);
       opt.step();
-      {
+      if (!o.train_lora) {
         torch::NoGradGuard ng;
         for (auto& p : params) p.clamp_(1e-4, 1e4);
       }
@@ -181,7 +221,12 @@ absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainE
   res.steps = total;
   for (int i = 0; i < model->num_blocks(); ++i) {
     for (auto& [name, lin] : model->block(i).Linears()) {
-      lin->packed.scales = lin->packed.scales.detach().to(torch::kHalf);
+      if (!o.train_lora) {
+        lin->packed.scales = lin->packed.scales.detach().to(torch::kHalf);
+      } else if (lin->has_lora()) {
+        lin->lora_a = lin->lora_a.detach();
+        lin->lora_b = lin->lora_b.detach();
+      }
     }
   }
   return res;

@@ -8,6 +8,12 @@
 // loss. AdamW (weight decay 0), linear warm-up over `warmup_ratio` of the
 // steps then cosine to 0, gradient-norm clipping, gradient accumulation,
 // optional activation checkpointing (recompute each block in backward).
+//
+// LoRA fine-tuning (E2eOptions::train_lora, e.g. after ApiQ): the same loop
+// (data, masking, accumulation, schedule, clipping) trains only the LoRA
+// factors lora_a / lora_b of every linear that has them
+// (Linear::has_lora()); everything else, packed step sizes included, is
+// frozen and left bit-identical.
 // Thread-safety: mutates the model.
 #ifndef EQAT_WORKER_METHODS_E2E_QP_H_
 #define EQAT_WORKER_METHODS_E2E_QP_H_
@@ -40,6 +46,11 @@ struct E2eOptions {
   uint64_t seed = 0;
   torch::Device device = torch::kCPU;
   bool autocast = false;
+  // false: train the packed step sizes (E2E-QP). true: train only the LoRA
+  // factors (fp32) of the linears that have LoRA, in any mode; the step
+  // sizes are not clamped or converted. lr = 0 still means
+  // DefaultE2eLearningRate(bits); LoRA usually wants a larger one (1e-4).
+  bool train_lora = false;
   // (optimizer step, total steps, loss of that step)
   std::function<void(int64_t, int64_t, double)> on_step;
 };
@@ -56,8 +67,14 @@ struct E2eResult {
 torch::Tensor MaskedLmLoss(const torch::Tensor& logits, const torch::Tensor& ids,
                            const torch::Tensor& mask);
 
-// REQUIRES: every linear of the model in Mode::kPacked. On return the
-// trained step sizes are stored back (fp16) in each packed linear.
+// train_lora false: REQUIRES every linear of the model in Mode::kPacked
+// (else FailedPrecondition); on return the trained step sizes are stored
+// back (fp16) in each packed linear.
+// train_lora true: REQUIRES at least one linear with LoRA (else
+// FailedPrecondition); on return lora_a / lora_b are fp32, detached, on
+// their device.
+// InvalidArgument for empty data, examples of < 2 tokens, or epochs / batch /
+// accumulation < 1; Aborted on a non-finite loss.
 absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainExample>& data,
                                      const E2eOptions& options);
 

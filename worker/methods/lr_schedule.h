@@ -15,10 +15,12 @@ inline double CosineLr(double lr, double min_lr, int64_t step, int64_t total) {
   return min_lr + (lr - min_lr) * 0.5 * (1.0 + std::cos(M_PI * t));
 }
 
-// Linear warm-up over `warmup` steps from 0 to lr, then cosine to 0.
+// Linear warm-up over `warmup` steps from 0 to lr, then cosine to 0, as
+// transformers' get_cosine_schedule_with_warmup (which the official E2E-QP
+// recipe uses): step 0 has lr 0, step `warmup` has lr.
 inline double WarmupCosineLr(double lr, int64_t step, int64_t warmup, int64_t total) {
   if (warmup > 0 && step < warmup) {
-    return lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
+    return lr * static_cast<double>(step) / static_cast<double>(warmup);
   }
   return CosineLr(lr, 0.0, step - warmup, total - warmup);
 }

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "common/job/job_defaults.h"
+#include "absl/strings/str_cat.h"
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "common/text_data.h"
@@ -47,9 +48,55 @@ absl::StatusOr<std::vector<TrainExample>> LoadE2eExamples(const std::string& pat
     return out;
   }
   *kind = "text";
-  ASSIGN_OR_RETURN(std::vector<int32_t> tokens, LoadTokens(path, tok, cfg.vocab_size));
-  ASSIGN_OR_RETURN(auto windows, SampleWindows(tokens, samples, seqlen, seed));
-  for (auto& w : windows) out.push_back({std::move(w), {}});
+  ASSIGN_OR_RETURN(std::vector<int32_t> tokens, LoadDocumentTokens(path, tok, cfg.vocab_size));
+  ASSIGN_OR_RETURN(std::vector<int64_t> starts,
+                   ShuffledChunkStarts(static_cast<int64_t>(tokens.size()), samples, seqlen, seed,
+                                       "--e2e-samples"));
+  for (auto& w : CutWindows(tokens, starts, seqlen)) out.push_back({std::move(w), {}});
+  return out;
+}
+
+CalibLayoutRequest CalibrationSource::LayoutRequest(int64_t tokens) const {
+  CalibLayoutRequest r;
+  r.tokens = tokens;
+  r.ap_train = samples;
+  r.ap_val = val_samples;
+  r.ap_len = seqlen;
+  r.random_windows = random_windows;
+  r.e2e_count = e2e_samples;
+  r.e2e_len = e2e_seqlen;
+  r.seed = seed;
+  return r;
+}
+
+namespace {
+
+absl::StatusOr<CalibLayout> Layout(const CalibrationSource& src, const Tokenizer& tok,
+                                   const ModelConfig& cfg, std::vector<int32_t>* tokens) {
+  ASSIGN_OR_RETURN(*tokens, LoadTokens(src.path, tok, cfg.vocab_size));
+  absl::StatusOr<CalibLayout> l =
+      PlanCalibLayout(src.LayoutRequest(static_cast<int64_t>(tokens->size())));
+  if (!l.ok()) return absl::InvalidArgumentError(absl::StrCat(l.status().message(), " (", src.path, ")"));
+  return l;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::vector<int32_t>>> BlockApWindows(const CalibrationSource& src,
+                                                                 const Tokenizer& tok,
+                                                                 const ModelConfig& cfg) {
+  std::vector<int32_t> tokens;
+  ASSIGN_OR_RETURN(CalibLayout l, Layout(src, tok, cfg, &tokens));
+  return CutWindows(tokens, l.ap_starts, src.seqlen);
+}
+
+absl::StatusOr<std::vector<TrainExample>> SharedE2eWindows(const CalibrationSource& src,
+                                                           const Tokenizer& tok,
+                                                           const ModelConfig& cfg) {
+  std::vector<int32_t> tokens;
+  ASSIGN_OR_RETURN(CalibLayout l, Layout(src, tok, cfg, &tokens));
+  std::vector<TrainExample> out;
+  for (auto& w : CutWindows(tokens, l.e2e_starts, src.e2e_seqlen)) out.push_back({std::move(w), {}});
   return out;
 }
 

@@ -30,7 +30,10 @@ torch::Tensor Linear::EffectiveWeight() const {
 
 torch::Tensor Linear::Forward(const torch::Tensor& x) const {
   auto w = EffectiveWeight();
-  return bias.defined() ? F::linear(x, w, bias) : F::linear(x, w);
+  auto y = bias.defined() ? F::linear(x, w, bias) : F::linear(x, w);
+  if (!has_lora()) return y;
+  auto l = F::linear(F::linear(x, lora_a), lora_b);
+  return torch::add(y, l.to(y.scalar_type()), lora_scale);
 }
 
 std::vector<std::pair<std::string, Linear*>> Block::Linears() {
@@ -59,6 +62,8 @@ Linear CloneLinear(const Linear& l) {
   c.packed.qzeros = CloneT(l.packed.qzeros);
   c.packed.scales = CloneT(l.packed.scales);
   c.packed.g_idx = CloneT(l.packed.g_idx);
+  c.lora_a = CloneT(l.lora_a);
+  c.lora_b = CloneT(l.lora_b);
   return c;
 }
 }  // namespace
@@ -89,6 +94,8 @@ Block Block::To(const torch::Device& device) const {
     move(lin->packed.qzeros);
     move(lin->packed.scales);
     move(lin->packed.g_idx);
+    move(lin->lora_a);
+    move(lin->lora_b);
   }
   move(b.input_norm);
   move(b.post_norm);

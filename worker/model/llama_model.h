@@ -9,6 +9,11 @@
 //              quantized on the fly with STE (Block-AP training)
 //   kPacked    GPTQ-layout packed integers, dequantised on every forward;
 //              the step sizes may be trainable fp32 (E2E-QP)
+// In every mode a linear may also carry a LoRA adapter (PEFT's layout,
+// worker/model/peft_adapter.h): with lora_a [r, in] and lora_b [out, r]
+// both defined, Forward(x) = base(x) + lora_scale * (x A^T) B^T, where
+// base(x) is the mode's own forward above. Undefined lora_a / lora_b (the
+// default) means no LoRA: the forward is exactly the base one.
 // Thread-safety: forward passes are const and may run concurrently; mutation
 // (training, mode changes) requires exclusive access.
 #ifndef EQAT_WORKER_MODEL_LLAMA_MODEL_H_
@@ -39,12 +44,20 @@ struct Linear {
   torch::Tensor scale;   // fp32 [out, G] (kFakeQuant)
   torch::Tensor zero;    // fp32 [out, G] (kFakeQuant)
   kernels::PackedLinear packed;  // kPacked (packed.bias unused: see `bias`)
+  // LoRA (optional, any mode): both defined or both undefined.
+  torch::Tensor lora_a;   // fp32 [r, in]  (PEFT lora_A.weight)
+  torch::Tensor lora_b;   // fp32 [out, r] (PEFT lora_B.weight)
+  double lora_scale = 0;  // alpha / r (alpha / sqrt(r) with rsLoRA)
 
   int64_t out_features() const;
   int64_t in_features() const;
   // The dense weight the forward uses (fake-quantised / dequantised).
+  // Without the LoRA term (LoRA is applied on the activations in Forward).
   torch::Tensor EffectiveWeight() const;
+  // base(x) (+ lora_scale * (x A^T) B^T when has_lora()).
   torch::Tensor Forward(const torch::Tensor& x) const;
+  bool has_lora() const { return lora_a.defined() && lora_b.defined(); }
+  int64_t lora_rank() const { return has_lora() ? lora_a.size(0) : 0; }
 };
 
 struct Block {
@@ -58,7 +71,7 @@ struct Block {
   // ("self_attn.q_proj", &q_proj), ... in HF order.
   std::vector<std::pair<std::string, Linear*>> Linears();
   std::vector<std::pair<std::string, const Linear*>> Linears() const;
-  Block Clone() const;  // deep copy (detached)
+  Block Clone() const;  // deep copy (detached), LoRA factors included
   Block To(const torch::Device& device) const;  // detached copy on `device`
 };
 

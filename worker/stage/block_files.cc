@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
@@ -52,6 +53,7 @@ std::string BlockFilePath(const std::string& job_dir, int block) {
 absl::StatusOr<uint64_t> WriteBlockFile(const std::string& path, const Block& b, int index,
                                         const kernels::QuantSpec& spec) {
   std::vector<TensorToWrite> tensors;
+  double lora_scale = 0;
   for (const auto& [name, lin] : b.Linears()) {
     if (lin->mode != Linear::Mode::kPacked) {
       return absl::FailedPreconditionError(absl::StrCat("block ", index, ": ", name, " not packed"));
@@ -62,6 +64,11 @@ absl::StatusOr<uint64_t> WriteBlockFile(const std::string& path, const Block& b,
     tensors.push_back(ToWrite(p + ".scales", lin->packed.scales, DType::kF16));
     tensors.push_back(ToWrite(p + ".g_idx", lin->packed.g_idx, DType::kI32));
     if (lin->bias.defined()) tensors.push_back(ToWrite(p + ".bias", lin->bias, DType::kF32));
+    if (lin->has_lora()) {  // apiq: the LoRA path the next blocks were trained with
+      tensors.push_back(ToWrite(p + ".lora_A.weight", lin->lora_a, DType::kF32));
+      tensors.push_back(ToWrite(p + ".lora_B.weight", lin->lora_b, DType::kF32));
+      lora_scale = lin->lora_scale;
+    }
   }
   std::string p = absl::StrCat("model.layers.", index, ".");
   tensors.push_back(ToWrite(p + "input_layernorm.weight", b.input_norm, DType::kF32));
@@ -72,10 +79,11 @@ absl::StatusOr<uint64_t> WriteBlockFile(const std::string& path, const Block& b,
   }
   size_t slash = path.rfind('/');
   if (slash != std::string::npos) RETURN_IF_ERROR(MakeDirs(path.substr(0, slash)));
-  RETURN_IF_ERROR(WriteSafetensors(path, tensors,
-                                   {{"eqat_block", std::to_string(index)},
-                                    {"bits", std::to_string(spec.bits)},
-                                    {"group_size", std::to_string(spec.group_size)}}));
+  std::map<std::string, std::string> meta = {{"eqat_block", std::to_string(index)},
+                                             {"bits", std::to_string(spec.bits)},
+                                             {"group_size", std::to_string(spec.group_size)}};
+  if (lora_scale != 0) meta["lora_scale"] = absl::StrFormat("%.17g", lora_scale);
+  RETURN_IF_ERROR(WriteSafetensors(path, tensors, meta));
   ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
   return Fnv1a64(bytes);
 }
@@ -99,7 +107,27 @@ absl::StatusOr<Block> ReadBlockFile(const std::string& path, const ModelConfig& 
   cfg.quantization.bits = spec.bits;
   cfg.quantization.group_size = spec.group_size;
   cfg.quantization.checkpoint_format = "gptq_v2";
-  return LoadBlock(*st, cfg, index);
+  ASSIGN_OR_RETURN(Block b, LoadBlock(*st, cfg, index));
+  // LoRA factors (apiq), with the scale from the file's metadata.
+  double lora_scale = 0;
+  const auto& meta = st->files().front()->metadata();
+  auto it = meta.find("lora_scale");
+  if (it != meta.end() && !absl::SimpleAtod(it->second, &lora_scale)) {
+    return absl::DataLossError(absl::StrCat(path, ": bad lora_scale '", it->second, "'"));
+  }
+  for (auto& [name, lin] : b.Linears()) {
+    const std::string p = LinearPrefix(index, name);
+    if (!st->Has(p + ".lora_A.weight")) continue;
+    ASSIGN_OR_RETURN(lin->lora_a, ReadFloatTensor(*st, p + ".lora_A.weight", {}));
+    ASSIGN_OR_RETURN(lin->lora_b, ReadFloatTensor(*st, p + ".lora_B.weight", {}));
+    if (lin->lora_a.dim() != 2 || lin->lora_b.dim() != 2 ||
+        lin->lora_a.size(1) != lin->in_features() || lin->lora_b.size(0) != lin->out_features() ||
+        lin->lora_b.size(1) != lin->lora_a.size(0)) {
+      return absl::DataLossError(absl::StrCat(path, ": LoRA factors of ", p, " have wrong shapes"));
+    }
+    lin->lora_scale = lora_scale;
+  }
+  return b;
 }
 
 }  // namespace eqat

@@ -14,12 +14,12 @@ namespace {
 
 absl::StatusOr<torch::Tensor> CalibrationIds(const BlockStageRequest& r, const ModelConfig& cfg) {
   ASSIGN_OR_RETURN(auto tok, Tokenizer::LoadFromDir(r.model_dir));
-  ASSIGN_OR_RETURN(std::vector<int32_t> tokens, LoadTokens(r.calib_path, *tok, cfg.vocab_size));
-  ASSIGN_OR_RETURN(auto windows, SampleWindows(tokens, r.samples, r.seqlen, r.seed));
+  ASSIGN_OR_RETURN(auto windows, BlockApWindows(r.calib, *tok, cfg));
+  const int64_t rows = static_cast<int64_t>(windows.size());
   std::vector<int64_t> flat;
-  flat.reserve(r.samples * r.seqlen);
+  flat.reserve(rows * r.calib.seqlen);
   for (const auto& w : windows) flat.insert(flat.end(), w.begin(), w.end());
-  return torch::tensor(flat, torch::kLong).view({r.samples, r.seqlen});
+  return torch::tensor(flat, torch::kLong).view({rows, r.calib.seqlen});
 }
 
 void MapStore(ActivationStore* s, int64_t batch, const Block& b, const ModelConfig& cfg) {
@@ -48,7 +48,7 @@ absl::StatusOr<StageActivations> ComputeInputsFromCalibration(const BlockStageRe
   ASSIGN_OR_RETURN(auto model, LlamaModel::LoadRange(r.model_dir, 0, upto));
   const ModelConfig& cfg = model->config();
   StageActivations a;
-  if (r.options.method == QuantMethod::kRtn && r.calib_path.empty()) return a;
+  if (r.options.method == QuantMethod::kRtn && r.calib.path.empty()) return a;
   ASSIGN_OR_RETURN(torch::Tensor ids, CalibrationIds(r, cfg));
   RETURN_IF_ERROR(EmbedCalibration(*model, ids, r.options, &a.fp, &a.q));
   for (int j = 0; j < upto; ++j) {

@@ -24,6 +24,7 @@
 #include "common/json.h"
 #include "worker/methods/activation_store.h"
 #include "worker/methods/blockwise.h"
+#include "worker/methods/train_data.h"
 
 namespace eqat {
 
@@ -34,10 +35,11 @@ struct BlockStageRequest {
   int last_block = 0;            // exclusive
   int resume_from_block = 0;     // blocks before it are packed on disk
   BlockwiseOptions options;      // method, spec, Block-AP, cache, callbacks
-  std::string calib_path;        // used when inputs are computed here
-  // Built by BlockStageRequestFor (stage_requests.h) from a validated spec.
-  int64_t samples = job_defaults::kSamples;
-  int64_t seqlen = job_defaults::kMaxSeqlen;
+  // The calibration windows (used when inputs are computed here); built by
+  // BlockStageRequestFor (stage_requests.h) from a validated spec. Rows of
+  // the activation sets: calib.samples training then calib.val_samples
+  // validation windows.
+  CalibrationSource calib;
   uint64_t seed = 0;
   // Called after each block file is written (path, FNV-1a 64 checksum).
   std::function<void(int, const std::string&, uint64_t)> on_block_written;

@@ -11,6 +11,7 @@
 #include "worker/stage/block_files.h"
 #include "worker/model/evaluate.h"
 #include "worker/model/model_writer.h"
+#include "worker/model/peft_adapter.h"
 #include "worker/methods/train_data.h"
 
 namespace eqat {
@@ -30,7 +31,9 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
   model->SetBlocks(std::move(blocks), 0);
   SetQuantizedConfig(model.get(), r.spec);
   const ModelConfig& cfg = model->config();
-  const bool run_e2e = r.method == QuantMethod::kEfficientQat && r.e2e && !r.e2e_data.empty();
+  const bool lora = r.method == QuantMethod::kApiq;
+  const bool run_e2e = ((r.method == QuantMethod::kEfficientQat && r.e2e) || (lora && r.e2e_lora)) &&
+                       !r.e2e_data.empty();
   // Only a finalize that reads text needs the tokenizer (a large
   // tokenizer.json takes about a second to load).
   std::unique_ptr<Tokenizer> tok;
@@ -61,17 +64,25 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
       ASSIGN_OR_RETURN(PerplexityResult bap, EvaluatePerplexity(*model, eval_tokens, po));
       res.block_ap_ppl = bap.ppl;
     }
-    stage("e2e-qp");
+    stage(lora ? "e2e-lora" : "e2e-qp");
     std::string kind;
-    ASSIGN_OR_RETURN(auto data, LoadE2eExamples(r.e2e_data, *tok, cfg, r.e2e_samples,
-                                                r.e2e_seqlen, r.seed + 0x5eed, &kind));
+    std::vector<TrainExample> data;
+    if (r.calib.e2e_samples > 0 && r.e2e_data == r.calib.path) {
+      // The calibration text's E2E region, disjoint from every Block-AP window.
+      kind = "calibration text outside the Block-AP windows";
+      ASSIGN_OR_RETURN(data, SharedE2eWindows(r.calib, *tok, cfg));
+    } else {
+      ASSIGN_OR_RETURN(data, LoadE2eExamples(r.e2e_data, *tok, cfg, r.e2e_samples, r.e2e_seqlen,
+                                             r.seed + 0x5eed, &kind));
+    }
     E2eOptions eo = r.e2e_options;
     eo.seed = r.seed;
+    eo.train_lora = lora;
     auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(E2eResult er, TrainE2eQp(model.get(), data, eo));
     res.e2e_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.e2e_steps = er.steps;
-    summary["e2e"] = {{"steps", er.steps},
+    summary[lora ? "e2e_lora" : "e2e"] = {{"steps", er.steps},
                       {"first_loss", er.first_loss},
                       {"last_loss", er.last_loss},
                       {"data", kind},
@@ -84,6 +95,13 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
   wo.overwrite = r.overwrite;
   wo.summary = summary;
   RETURN_IF_ERROR(WriteModelFolder(*model, r.model_dir, r.output_dir, wo));
+  const std::string adapter_dir = JoinPath(r.output_dir, kAdapterSubdir);
+  if (lora) {
+    // ApiQ's LoRA factors, in PEFT's layout, beside the packed base.
+    PeftAdapterInfo info;
+    info.base_model_name_or_path = r.output_dir;
+    RETURN_IF_ERROR(WritePeftAdapter(*model, adapter_dir, info));
+  }
   model.reset();
   if (!eval_tokens.empty()) {
     stage("eval");
@@ -91,6 +109,7 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
     ASSIGN_OR_RETURN(PerplexityResult fr, EvaluatePerplexity(*fp, eval_tokens, po));
     fp.reset();
     ASSIGN_OR_RETURN(auto q, LlamaModel::Load(r.output_dir));
+    if (lora) RETURN_IF_ERROR(LoadPeftAdapter(adapter_dir, q.get()));
     ASSIGN_OR_RETURN(PerplexityResult qr, EvaluatePerplexity(*q, eval_tokens, po));
     res.fp_ppl = fr.ppl;
     res.ppl = qr.ppl;

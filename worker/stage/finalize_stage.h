@@ -19,8 +19,12 @@
 #include "kernels/packed_linear.h"
 #include "worker/methods/blockwise.h"
 #include "worker/methods/e2e_qp.h"
+#include "worker/methods/train_data.h"
 
 namespace eqat {
+
+// apiq writes its LoRA adapter (PEFT layout) into this folder of the output.
+inline constexpr char kAdapterSubdir[] = "adapter";
 
 struct FinalizeRequest {
   std::string model_dir;
@@ -31,11 +35,17 @@ struct FinalizeRequest {
   std::string output_dir;
   kernels::QuantSpec spec;
   QuantMethod method = QuantMethod::kEfficientQat;
-  bool e2e = true;               // efficientqat only
-  std::string e2e_data;          // empty: skip E2E-QP
+  // End-to-end training after the blocks: E2E-QP of the step sizes
+  // (efficientqat, `e2e`) or of apiq's LoRA factors (`e2e_lora`).
+  bool e2e = true;
+  bool e2e_lora = false;
+  std::string e2e_data;          // empty: no end-to-end training
   // Built by FinalizeRequestFor (stage_requests.h) from a validated spec.
-  int64_t e2e_samples = job_defaults::kSamples;
-  int64_t e2e_seqlen = job_defaults::kMaxSeqlen;
+  int64_t e2e_samples = job_defaults::kE2eSamples;
+  int64_t e2e_seqlen = job_defaults::kE2eMaxSeqlen;
+  // The calibration text: when e2e_data is calib.path and calib.e2e_samples
+  // > 0, the E2E windows are its E2E region (train_data.h).
+  CalibrationSource calib;
   uint64_t seed = 0;
   E2eOptions e2e_options;
   std::string eval_text;

@@ -1,5 +1,7 @@
 #include "worker/stage/stage_requests.h"
 
+#include "common/job/job_spec.h"
+
 namespace eqat {
 namespace {
 
@@ -10,6 +12,22 @@ QuantMethod MethodOf(const v1::JobSpec& s) {
 
 }  // namespace
 
+CalibrationSource CalibrationSourceFor(const v1::JobSpec& s) {
+  CalibrationSource c;
+  c.path = s.calib_path();
+  c.samples = s.samples();
+  c.val_samples = s.val_samples();
+  c.seqlen = s.seqlen();
+  c.random_windows = s.calib_windows() == "random";
+  c.seed = s.seed();
+  if (RunsE2e(s) && !s.e2e_data().empty() && s.e2e_data() == s.calib_path() &&
+      !IsInstructionJsonl(s.e2e_data())) {
+    c.e2e_samples = s.e2e_samples();
+    c.e2e_seqlen = s.e2e_seqlen();
+  }
+  return c;
+}
+
 BlockStageRequest BlockStageRequestFor(const v1::JobSpec& s, const StageRange& range,
                                        const StageResources& res) {
   BlockStageRequest r;
@@ -18,9 +36,7 @@ BlockStageRequest BlockStageRequestFor(const v1::JobSpec& s, const StageRange& r
   r.first_block = range.first_block;
   r.last_block = range.last_block;
   r.resume_from_block = range.resume_from_block;
-  r.calib_path = s.calib_path();
-  r.samples = s.samples();
-  r.seqlen = s.seqlen();
+  r.calib = CalibrationSourceFor(s);
   r.seed = s.seed();
   BlockwiseOptions& bo = r.options;
   bo.method = MethodOf(s);
@@ -28,13 +44,18 @@ BlockStageRequest BlockStageRequestFor(const v1::JobSpec& s, const StageRange& r
   bo.batch_size = s.batch();
   bo.cache = res.cache;
   bo.anneal_fraction = s.anneal_fraction();
+  bo.rank = s.rank();
+  bo.alpha = s.alpha();
   bo.block_ap.epochs = s.epochs();
   bo.block_ap.batch_size = s.ap_batch();
   bo.block_ap.quant_lr = s.quant_lr();
   bo.block_ap.weight_lr = s.weight_lr();
   bo.block_ap.seed = s.seed();
   bo.block_ap.device = res.device;
-  bo.block_ap.autocast = res.device.is_cuda();
+  bo.block_ap.precision = res.device.is_cuda() ? ParseTrainPrecision(s.precision())
+                                               : TrainPrecision::kFp32;
+  bo.block_ap.val_count = s.val_samples();
+  bo.block_ap.shuffle_each_epoch = s.ap_shuffle();
   return r;
 }
 
@@ -47,6 +68,7 @@ FinalizeRequest FinalizeRequestFor(const v1::JobSpec& s, const std::string& job_
   r.spec = {s.bits(), s.group_size()};
   r.method = MethodOf(s);
   r.e2e = !s.skip_e2e();
+  r.e2e_lora = s.e2e_lora();
   r.e2e_data = s.e2e_data();
   r.e2e_samples = s.e2e_samples();
   r.e2e_seqlen = s.e2e_seqlen();
@@ -57,7 +79,8 @@ FinalizeRequest FinalizeRequestFor(const v1::JobSpec& s, const std::string& job_
   r.e2e_options.grad_accum = s.e2e_accum();
   r.e2e_options.checkpointing = s.e2e_checkpointing();
   r.e2e_options.device = res.device;
-  r.e2e_options.autocast = res.device.is_cuda();
+  r.e2e_options.autocast = res.device.is_cuda();  // bf16
+  r.calib = CalibrationSourceFor(s);
   r.eval_text = s.eval_text();
   r.eval_seqlen = s.eval_seqlen();
   r.eval_max_windows = s.eval_max_windows();
@@ -77,6 +100,14 @@ FinalizeRequest FinalizeRequestFor(const v1::JobSpec& s, const std::string& job_
                {"seed", s.seed()},
                {"epochs", s.epochs()},
                {"schedule", s.schedule() == v1::PIPELINED ? "pipelined" : "sequential"}};
+  if (!s.calib_path().empty()) {
+    r.summary["val_samples"] = s.val_samples();
+    r.summary["calib_windows"] = s.calib_windows();
+  }
+  if (s.rank() > 0) {
+    r.summary["rank"] = s.rank();
+    r.summary["alpha"] = s.alpha();
+  }
   return r;
 }
 

@@ -33,7 +33,12 @@ struct StageRange {
   int resume_from_block = 0;
 };
 
-// REQUIRES: `spec` passed ValidateJobSpec (every field set).
+// REQUIRES: `spec` passed ValidateJobSpec (every field set). The
+// calibration windows of the job; E2E's share of the text is set when
+// e2e_data is the calibration text itself (not an instruction file).
+CalibrationSource CalibrationSourceFor(const v1::JobSpec& spec);
+
+// REQUIRES: as above.
 BlockStageRequest BlockStageRequestFor(const v1::JobSpec& spec, const StageRange& range,
                                        const StageResources& resources);
 

@@ -43,6 +43,8 @@ TEST_F(SpecValidationTest, FillsEveryDefault) {
   s.clear_samples();
   s.clear_seqlen();
   s.clear_bits();
+  s.clear_e2e_samples();
+  s.clear_e2e_seqlen();
   auto v = Wire(s);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->num_blocks, 5);
@@ -64,8 +66,14 @@ TEST_F(SpecValidationTest, FillsEveryDefault) {
   EXPECT_DOUBLE_EQ(d.e2e_lr(), 1e-5);
   EXPECT_EQ(d.e2e_data(), s.calib_path());  // E2E-QP trains on the calibration text
   EXPECT_EQ(d.e2e_epochs(), 1);
-  EXPECT_EQ(d.e2e_batch(), 2);
-  EXPECT_EQ(d.e2e_accum(), 1);
+  EXPECT_EQ(d.e2e_batch(), 4);  // official: 32 windows per step
+  EXPECT_EQ(d.e2e_accum(), 8);
+  EXPECT_EQ(d.val_samples(), 64);  // official: 64 validation windows besides the 4096
+  EXPECT_EQ(d.calib_windows(), "chunks");
+  EXPECT_FALSE(d.ap_shuffle());
+  EXPECT_EQ(d.precision(), "fp16");
+  EXPECT_EQ(d.rank(), 0);  // efficientqat has none
+  EXPECT_EQ(d.alpha(), 0);
   EXPECT_EQ(d.batch(), 4);
   EXPECT_EQ(d.eval_seqlen(), 512);
   EXPECT_EQ(d.eval_max_windows(), 0);
@@ -91,6 +99,7 @@ TEST_F(SpecValidationTest, FillsEveryDefault) {
 TEST_F(SpecValidationTest, TwoBitDefaultsAndExplicitValuesKept) {
   v1::JobSpec s = StoriesSpec(Out());  // 2-bit
   s.set_e2e_samples(8);
+  s.clear_e2e_seqlen();
   auto v = Wire(s);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_DOUBLE_EQ(v->spec.weight_lr(), 2e-5);
@@ -98,11 +107,63 @@ TEST_F(SpecValidationTest, TwoBitDefaultsAndExplicitValuesKept) {
   EXPECT_EQ(v->spec.samples(), 16);
   EXPECT_EQ(v->spec.e2e_samples(), 8);
   EXPECT_EQ(v->spec.seqlen(), 64);
-  EXPECT_EQ(v->spec.e2e_seqlen(), 64);  // follows seqlen
+  EXPECT_EQ(v->spec.e2e_seqlen(), 512);  // official 4096, capped at max_position_embeddings
   s.set_method("gptq");
   v = Wire(s);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->spec.e2e_data(), "");  // no E2E-QP for GPTQ
+  EXPECT_EQ(v->spec.val_samples(), 0);  // nothing trains
+}
+
+TEST_F(SpecValidationTest, LowRankMethodsDefaultsAndRules) {
+  v1::JobSpec s = StoriesSpec(Out());
+  s.set_method("lrqat");
+  auto v = Wire(s);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->spec.rank(), 32);
+  EXPECT_DOUBLE_EQ(v->spec.alpha(), 32);
+  EXPECT_DOUBLE_EQ(v->spec.weight_lr(), 1e-4);  // the low-rank factors
+  EXPECT_EQ(v->spec.e2e_data(), "");            // LR-QAT has no end-to-end phase
+  EXPECT_EQ(v->spec.val_samples(), 64);
+
+  s.set_method("apiq");
+  s.set_e2e_lora(true);
+  v = Wire(s);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->spec.rank(), 32);  // default 64, capped at k_proj's 32 outputs (GQA)
+  EXPECT_DOUBLE_EQ(v->spec.alpha(), 16);
+  EXPECT_EQ(v->spec.e2e_data(), s.calib_path());  // --e2e-lora trains on the calibration text
+
+  struct Case {
+    std::string method;
+    std::function<void(v1::JobSpec*)> edit;
+    std::string want;
+  };
+  std::vector<Case> cases = {
+      {"efficientqat", [](v1::JobSpec* x) { x->set_rank(8); }, "--rank: only lrqat and apiq"},
+      {"gptq", [](v1::JobSpec* x) { x->set_alpha(8); }, "--alpha: only lrqat and apiq"},
+      {"lrqat", [](v1::JobSpec* x) { x->set_e2e_lora(true); }, "--e2e-lora: only apiq"},
+      {"apiq", [](v1::JobSpec* x) { x->set_rank(0); }, "--rank: 0 must be in [1, 4096]"},
+      {"apiq", [](v1::JobSpec* x) { x->set_rank(33); }, "--rank: 33 exceeds min(in, out) = 32"},
+      {"apiq", [](v1::JobSpec* x) { x->set_alpha(-1); }, "--alpha: -1 must be"},
+      {"gptq", [](v1::JobSpec* x) { x->set_val_samples(8); }, "--val-samples: method gptq"},
+      {"efficientqat", [](v1::JobSpec* x) { x->set_calib_windows("rnd"); },
+       "--calib-windows: 'rnd' is not chunks or random"},
+      {"efficientqat", [](v1::JobSpec* x) { x->set_precision("fp8"); },
+       "--precision: 'fp8' is not fp16, bf16 or fp32"},
+      {"efficientqat", [](v1::JobSpec* x) { x->set_method("qat"); },
+       "--method: 'qat' is not efficientqat, gptq, rtn, lrqat or apiq"},
+  };
+  for (const Case& c : cases) {
+    v1::JobSpec x = StoriesSpec(Out());
+    x.set_method(c.method);
+    c.edit(&x);
+    auto r = Cli(x);
+    ASSERT_FALSE(r.ok()) << c.want;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+    EXPECT_NE(std::string(r.status().message()).find(c.want), std::string::npos)
+        << r.status() << " (want " << c.want << ")";
+  }
 }
 
 TEST_F(SpecValidationTest, CliStyleNamesTheFlag) {

@@ -24,7 +24,7 @@ namespace eqat {
 namespace {
 
 constexpr int kBlock = 1;        // trained block; its inputs are fp block 0's outputs
-constexpr int64_t kSamples = 32; // 29 train + 3 validation (val_fraction 0.1)
+constexpr int64_t kSamples = 32; // 29 train + 3 validation (val_count 3)
 constexpr int64_t kLen = 32;     // tokens per calibration window
 
 // Block kBlock of stories260K with its fp inputs and targets computed from
@@ -86,6 +86,7 @@ class BlockApTest : public ::testing::Test {
     o.quant_lr = 1e-3;  // 10x the default: enough to move the 2-bit step sizes in 60 steps
     o.weight_lr = 1e-4;
     o.seed = 11;
+    o.val_count = 3;
     return o;
   }
 
@@ -216,7 +217,12 @@ TEST_F(BlockApTest, SameSeedGivesBitIdenticalPackedBlocks) {
   EXPECT_TRUE(torch::equal(a.input_norm, b.input_norm));
   EXPECT_TRUE(torch::equal(a.post_norm, b.post_norm));
 
-  // A different seed shuffles the batches differently: some step size moves.
+  // With per-epoch shuffling, a different seed orders the batches
+  // differently: some step size moves.
+  o.shuffle_each_epoch = true;
+  Block a2 = FpBlock();
+  ASSERT_TRUE(TrainBlockAp(&a2, cfg(), *in, *tgt, o).ok());
+  la = a2.Linears();
   Block c = FpBlock();
   o.seed = 12;
   ASSERT_TRUE(TrainBlockAp(&c, cfg(), *in, *tgt, o).ok());
@@ -226,6 +232,58 @@ TEST_F(BlockApTest, SameSeedGivesBitIdenticalPackedBlocks) {
     any_diff |= !torch::equal(la[i].second->packed.scales, lc[i].second->packed.scales);
   }
   EXPECT_TRUE(any_diff);
+}
+
+// The official schedule: the training windows in one fixed order (the
+// rows' order) every epoch; the validation rows are never trained on.
+TEST_F(BlockApTest, FixedOrderVisitsTrainingRowsInOrderAndNeverValidationRows) {
+  auto in = Store(*inputs_);
+  auto tgt = Store(*targets_);
+  BlockApOptions o = Options();
+  o.epochs = 2;
+  std::vector<std::vector<int64_t>> seen;
+  o.on_batch_output = [&](const std::vector<int64_t>& idx, const torch::Tensor&) {
+    seen.push_back(idx);
+  };
+  Block b = FpBlock();
+  auto r = TrainBlockAp(&b, cfg(), *in, *tgt, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const int64_t n_train = kSamples - o.val_count;  // 29
+  const int64_t per_epoch = (n_train + 1) / 2;      // 15
+  ASSERT_EQ(static_cast<int64_t>(seen.size()), 2 * per_epoch);
+  for (int64_t s = 0; s < 2 * per_epoch; ++s) {
+    const int64_t first = (s % per_epoch) * 2;
+    std::vector<int64_t> want = {first};
+    if (first + 1 < n_train) want.push_back(first + 1);
+    EXPECT_EQ(seen[s], want) << "step " << s;
+  }
+
+  // Reshuffling (the old behaviour, --ap-shuffle): the two epochs differ and
+  // still never touch a validation row.
+  seen.clear();
+  o.shuffle_each_epoch = true;
+  Block c = FpBlock();
+  ASSERT_TRUE(TrainBlockAp(&c, cfg(), *in, *tgt, o).ok());
+  ASSERT_EQ(static_cast<int64_t>(seen.size()), 2 * per_epoch);
+  std::vector<int64_t> e0, e1;
+  for (int64_t s = 0; s < per_epoch; ++s) {
+    e0.insert(e0.end(), seen[s].begin(), seen[s].end());
+    e1.insert(e1.end(), seen[s + per_epoch].begin(), seen[s + per_epoch].end());
+  }
+  EXPECT_NE(e0, e1);
+  for (int64_t i : e0) EXPECT_LT(i, n_train);
+  for (int64_t i : e1) EXPECT_LT(i, n_train);
+}
+
+TEST_F(BlockApTest, ValidationWindowsMustLeaveATrainingWindow) {
+  auto in = Store(*inputs_);
+  auto tgt = Store(*targets_);
+  BlockApOptions o = Options();
+  o.val_count = kSamples;
+  Block b = FpBlock();
+  auto r = TrainBlockAp(&b, cfg(), *in, *tgt, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
 }
 
 }  // namespace

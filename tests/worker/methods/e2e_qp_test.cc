@@ -135,6 +135,7 @@ TEST(E2eQpTest, TrainsOnlyTheStepSizesAndLowersTheLoss) {
   E2eOptions o;
   o.epochs = 3;       // 3 x 4 steps of 2 windows
   o.batch_size = 2;
+  o.grad_accum = 1;
   o.lr = 1e-3;
   o.seed = 3;
   std::vector<double> losses;
@@ -301,6 +302,7 @@ TEST_F(QPeftTest, PromptTokensAreMaskedOutOfTheLoss) {
   auto [nll_one, n_one] = MaskedNllSum(*model, e0.ids, one);
   ASSERT_EQ(n_one, 1);
   o.batch_size = 1;
+  o.grad_accum = 1;
   auto r1 = TrainE2eQp(model.get(), {TrainExample{e0.ids, one}}, o);
   ASSERT_TRUE(r1.ok()) << r1.status();
   EXPECT_NEAR(r1->first_loss, nll_one, 1e-4 * nll_one);
@@ -318,6 +320,7 @@ TEST_F(QPeftTest, PromptTokensAreMaskedOutOfTheLoss) {
     all.push_back(TrainExample{e.ids, e.loss_mask});
   }
   o.batch_size = 3;
+  o.grad_accum = 1;
   auto r3 = TrainE2eQp(model.get(), all, o);
   ASSERT_TRUE(r3.ok()) << r3.status();
   EXPECT_EQ(r3->steps, 1);
@@ -348,6 +351,7 @@ TEST(E2eQpTest, ActivationCheckpointingDoesNotChangeTraining) {
   E2eOptions o;
   o.epochs = 1;
   o.batch_size = 2;  // 3 steps
+  o.grad_accum = 1;
   o.lr = 1e-3;
   o.seed = 4;
   std::vector<double> loss_plain, loss_ckpt;

@@ -40,6 +40,9 @@ class JobStagesTest : public ::testing::Test {
     s.set_seed(seed);
     s.set_epochs(1);
     s.set_e2e_samples(8);
+    s.set_e2e_seqlen(32);
+    s.set_e2e_batch(2);
+    s.set_e2e_accum(1);
     s.set_e2e_lr(1e-3);
     return s;
   }

@@ -257,6 +257,7 @@ TEST(PipelinedBlockRangeTest, AnnealsThenPassesOnTheExactQuantizedChain) {
   o.batch_size = 4;
   o.block_ap.epochs = 2;
   o.block_ap.batch_size = 2;
+  o.block_ap.val_count = 1;  // 9 training rows + 1 validation row
   o.feed = &feed;
   o.anneal_fraction = 0.5;
   std::multiset<int64_t> streamed;
