@@ -125,37 +125,33 @@ absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainE
   for (const TrainExample& e : data) {
     if (e.ids.size() < 2) return absl::InvalidArgumentError("e2e-data: an example has < 2 tokens");
   }
+  // Check everything before changing anything: a refused model is untouched.
+  bool any_lora = false;
+  for (int i = 0; i < model->num_blocks(); ++i) {
+    for (auto& [name, lin] : model->block(i).Linears()) {
+      if (!o.train_lora && lin->mode != Linear::Mode::kPacked) {
+        return absl::FailedPreconditionError("e2e: every linear must be quantized (packed) first");
+      }
+      any_lora = any_lora || lin->has_lora();
+    }
+  }
+  if (o.train_lora && !any_lora) {
+    return absl::FailedPreconditionError("e2e: train_lora, but no linear has LoRA");
+  }
+  auto trainable = [](const torch::Tensor& t) {
+    return t.to(torch::kFloat).detach().requires_grad_(true);
+  };
   std::vector<torch::Tensor> params;
-  if (o.train_lora) {
-    bool any = false;
-    for (int i = 0; i < model->num_blocks() && !any; ++i) {
-      for (auto& [name, lin] : model->block(i).Linears()) any = any || lin->has_lora();
-    }
-    if (!any) return absl::FailedPreconditionError("e2e: train_lora, but no linear has LoRA");
-    for (int i = 0; i < model->num_blocks(); ++i) {
-      for (auto& [name, lin] : model->block(i).Linears()) {
-        if (!lin->has_lora()) continue;
-        lin->lora_a = lin->lora_a.to(torch::kFloat).detach().requires_grad_(true);
-        lin->lora_b = lin->lora_b.to(torch::kFloat).detach().requires_grad_(true);
-        params.push_back(lin->lora_a);
-        params.push_back(lin->lora_b);
+  for (int i = 0; i < model->num_blocks(); ++i) {
+    for (auto& [name, lin] : model->block(i).Linears()) {
+      if (!o.train_lora) {
+        lin->packed.scales = trainable(lin->packed.scales);
+      } else if (lin->has_lora()) {
+        lin->lora_a = trainable(lin->lora_a);
+        lin->lora_b = trainable(lin->lora_b);
       }
     }
-  } else {
-    for (int i = 0; i < model->num_blocks(); ++i) {
-      for (auto& [name, lin] : model->block(i).Linears()) {
-        if (lin->mode != Linear::Mode::kPacked) {
-          return absl::FailedPreconditionError(
-              "e2e: every linear must be quantized (packed) first");
-        }
-      }
-    }
-    for (int i = 0; i < model->num_blocks(); ++i) {
-      for (auto& [name, lin] : model->block(i).Linears()) {
-        lin->packed.scales = lin->packed.scales.to(torch::kFloat).detach().requires_grad_(true);
-        params.push_back(lin->packed.scales);
-      }
-    }
+    for (torch::Tensor& t : TrainedTensors(model->block(i), o.train_lora)) params.push_back(t);
   }
   double lr = o.lr > 0 ? o.lr : DefaultE2eLearningRate(model->config().quantization.bits);
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(lr).weight_decay(o.weight_decay));

@@ -20,8 +20,8 @@ CalibrationSource CalibrationSourceFor(const v1::JobSpec& s) {
   c.seqlen = s.seqlen();
   c.random_windows = s.calib_windows() == "random";
   c.seed = s.seed();
-  if (RunsE2e(s) && !s.e2e_data().empty() && s.e2e_data() == s.calib_path() &&
-      !IsInstructionJsonl(s.e2e_data())) {
+  // (A calibration file is never an instruction file: it must have "text".)
+  if (RunsE2e(s) && !s.e2e_data().empty() && s.e2e_data() == s.calib_path()) {
     c.e2e_samples = s.e2e_samples();
     c.e2e_seqlen = s.e2e_seqlen();
   }

@@ -35,7 +35,7 @@ struct StageRange {
 
 // REQUIRES: `spec` passed ValidateJobSpec (every field set). The
 // calibration windows of the job; E2E's share of the text is set when
-// e2e_data is the calibration text itself (not an instruction file).
+// e2e_data is the calibration text itself.
 CalibrationSource CalibrationSourceFor(const v1::JobSpec& spec);
 
 // REQUIRES: as above.

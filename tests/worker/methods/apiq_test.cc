@@ -14,6 +14,7 @@
 
 #include "common/text_data.h"
 #include "common/tokenizer.h"
+#include "tests/worker/methods/real_block_fixture.h"
 #include "tests/worker/test_util.h"
 #include "worker/methods/activation_store.h"
 #include "worker/methods/rtn.h"
@@ -29,50 +30,11 @@ constexpr int64_t kLen = 32;
 constexpr int kRank = 4;
 constexpr double kAlpha = 8;
 
-class ApiqTest : public ::testing::Test {
+class ApiqTest : public testing::RealBlockTest {
  protected:
-  static void SetUpTestSuite() {
-    auto model = LlamaModel::Load(testing::StoriesDir());
-    ASSERT_TRUE(model.ok()) << model.status();
-    auto tok = Tokenizer::LoadFromDir(testing::StoriesDir());
-    ASSERT_TRUE(tok.ok()) << tok.status();
-    auto tokens = LoadTokens(testing::SourcePath("data/calib_en.txt"), **tok,
-                             (*model)->config().vocab_size);
-    ASSERT_TRUE(tokens.ok()) << tokens.status();
-    auto windows = SampleWindows(*tokens, kSamples, kLen, /*seed=*/5);
-    ASSERT_TRUE(windows.ok()) << windows.status();
-    std::vector<int64_t> flat;
-    for (const auto& w : *windows) flat.insert(flat.end(), w.begin(), w.end());
-    auto ids = torch::tensor(flat, torch::kLong).view({kSamples, kLen});
-    torch::NoGradGuard ng;
-    const ModelConfig& cfg = (*model)->config();
-    auto h = (*model)->Embed(ids);
-    for (int i = 0; i < kBlock; ++i) h = BlockForward((*model)->block(i), cfg, h);
-    inputs_ = new torch::Tensor(h.contiguous());
-    targets_ = new torch::Tensor(BlockForward((*model)->block(kBlock), cfg, h).contiguous());
-    model_ = model->release();
-  }
-  static void TearDownTestSuite() {
-    delete model_;
-    delete inputs_;
-    delete targets_;
-    model_ = nullptr;
-    inputs_ = targets_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(model_, nullptr) << "suite setup failed"; }
+  static void SetUpTestSuite() { Load(kBlock, kSamples, kLen, /*seed=*/5); }
+  static void TearDownTestSuite() { Unload(); }
 
-  static const ModelConfig& cfg() { return model_->config(); }
-  static Block FpBlock() { return model_->block(kBlock).Clone(); }
-  static std::unique_ptr<ActivationStore> Store(const torch::Tensor& x) {
-    auto s = ActivationStore::Create(x.size(0), {x.size(1), x.size(2)}, ActivationStoreOptions{});
-    EXPECT_TRUE(s.ok()) << s.status();
-    (*s)->Write(0, x);
-    return std::move(*s);
-  }
-  static double OutputMse(const Block& b) {
-    torch::NoGradGuard ng;
-    return torch::mse_loss(BlockForward(b, cfg(), *inputs_), *targets_).item<double>();
-  }
   static BlockApOptions Options() {
     BlockApOptions o;
     o.spec = {2, -1};
@@ -83,15 +45,7 @@ class ApiqTest : public ::testing::Test {
     o.val_count = 4;
     return o;
   }
-
-  static LlamaModel* model_;
-  static torch::Tensor* inputs_;
-  static torch::Tensor* targets_;
 };
-
-LlamaModel* ApiqTest::model_ = nullptr;
-torch::Tensor* ApiqTest::inputs_ = nullptr;
-torch::Tensor* ApiqTest::targets_ = nullptr;
 
 TEST_F(ApiqTest, AtInitIsTheMinMaxFakeQuantizedBlock) {
   const kernels::QuantSpec spec{2, -1};

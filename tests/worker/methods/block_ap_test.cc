@@ -15,6 +15,7 @@
 
 #include "common/text_data.h"
 #include "common/tokenizer.h"
+#include "tests/worker/methods/real_block_fixture.h"
 #include "tests/worker/test_util.h"
 #include "worker/methods/activation_store.h"
 #include "worker/model/llama_model.h"
@@ -29,54 +30,10 @@ constexpr int64_t kLen = 32;     // tokens per calibration window
 
 // Block kBlock of stories260K with its fp inputs and targets computed from
 // calibration windows of data/calib_en.txt, loaded once for the whole suite.
-class BlockApTest : public ::testing::Test {
+class BlockApTest : public testing::RealBlockTest {
  protected:
-  static void SetUpTestSuite() {
-    auto model = LlamaModel::Load(testing::StoriesDir());
-    ASSERT_TRUE(model.ok()) << model.status();
-    auto tok = Tokenizer::Load(testing::StoriesDir() + "/tokenizer.model");
-    ASSERT_TRUE(tok.ok()) << tok.status();
-    auto tokens = LoadTokens(testing::SourcePath("data/calib_en.txt"), **tok,
-                             (*model)->config().vocab_size);
-    ASSERT_TRUE(tokens.ok()) << tokens.status();
-    auto windows = SampleWindows(*tokens, kSamples, kLen, /*seed=*/7);
-    ASSERT_TRUE(windows.ok()) << windows.status();
-    std::vector<int64_t> flat;
-    for (const auto& w : *windows) flat.insert(flat.end(), w.begin(), w.end());
-    auto ids = torch::tensor(flat, torch::kLong).view({kSamples, kLen});
-
-    torch::NoGradGuard ng;
-    const ModelConfig& cfg = (*model)->config();
-    auto h = (*model)->Embed(ids);
-    for (int i = 0; i < kBlock; ++i) h = BlockForward((*model)->block(i), cfg, h);
-    inputs_ = new torch::Tensor(h.contiguous());
-    targets_ = new torch::Tensor(BlockForward((*model)->block(kBlock), cfg, h).contiguous());
-    model_ = model->release();
-  }
-  static void TearDownTestSuite() {
-    delete model_;
-    delete inputs_;
-    delete targets_;
-    model_ = nullptr;
-    inputs_ = targets_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(model_, nullptr) << "suite setup failed"; }
-
-  static const ModelConfig& cfg() { return model_->config(); }
-  static Block FpBlock() { return model_->block(kBlock).Clone(); }
-
-  static std::unique_ptr<ActivationStore> Store(const torch::Tensor& x) {
-    auto s = ActivationStore::Create(x.size(0), {x.size(1), x.size(2)}, ActivationStoreOptions{});
-    EXPECT_TRUE(s.ok()) << s.status();
-    (*s)->Write(0, x);
-    return std::move(*s);
-  }
-
-  // Output MSE of `b` on every sample vs the fp targets.
-  static double OutputMse(const Block& b) {
-    torch::NoGradGuard ng;
-    return torch::mse_loss(BlockForward(b, cfg(), *inputs_), *targets_).item<double>();
-  }
+  static void SetUpTestSuite() { Load(kBlock, kSamples, kLen, /*seed=*/7); }
+  static void TearDownTestSuite() { Unload(); }
 
   static BlockApOptions Options() {
     BlockApOptions o;
@@ -89,15 +46,7 @@ class BlockApTest : public ::testing::Test {
     o.val_count = 3;
     return o;
   }
-
-  static LlamaModel* model_;
-  static torch::Tensor* inputs_;   // [N, L, hidden]: fp block kBlock-1 outputs
-  static torch::Tensor* targets_;  // [N, L, hidden]: fp block kBlock outputs
 };
-
-LlamaModel* BlockApTest::model_ = nullptr;
-torch::Tensor* BlockApTest::inputs_ = nullptr;
-torch::Tensor* BlockApTest::targets_ = nullptr;
 
 TEST_F(BlockApTest, BeatsRtnOnBlockOutputMse) {
   auto in = Store(*inputs_);

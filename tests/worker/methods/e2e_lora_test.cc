@@ -13,22 +13,13 @@
 #include "tests/worker/test_util.h"
 #include "worker/methods/blockwise.h"
 #include "worker/methods/e2e_qp.h"
+#include "tests/worker/methods/rtn_model.h"
 #include "worker/model/llama_model.h"
 
 namespace eqat {
 namespace {
 
-std::unique_ptr<LlamaModel> RtnStories() {
-  auto model = LlamaModel::Load(testing::StoriesDir());
-  EXPECT_TRUE(model.ok()) << model.status();
-  if (!model.ok()) return nullptr;
-  BlockwiseOptions o;
-  o.method = QuantMethod::kRtn;
-  o.spec = {2, -1};
-  absl::Status st = QuantizeBlockwise(model->get(), torch::Tensor(), o);
-  EXPECT_TRUE(st.ok()) << st;
-  return std::move(*model);
-}
+using testing::LoadRtnStories;
 
 // PEFT's initialisation: A random, B zero.
 void AttachLora(LlamaModel* m, int64_t r) {
@@ -93,7 +84,7 @@ E2eOptions LoraOptions() {
 }
 
 TEST(E2eLoraTest, TrainsOnlyTheLoraFactors) {
-  auto model = RtnStories();
+  auto model = LoadRtnStories();
   ASSERT_NE(model, nullptr);
   AttachLora(model.get(), 4);
   auto before = Frozen(*model);
@@ -124,7 +115,7 @@ TEST(E2eLoraTest, CheckpointingGivesTheSameTrajectory) {
   std::vector<std::vector<double>> losses(2);
   std::vector<torch::Tensor> b_final;
   for (int ckpt = 0; ckpt < 2; ++ckpt) {
-    auto model = RtnStories();
+    auto model = LoadRtnStories();
     ASSERT_NE(model, nullptr);
     AttachLora(model.get(), 2);
     // Only some linears: blocks without LoRA pass through the checkpoint too.
@@ -151,7 +142,7 @@ TEST(E2eLoraTest, CheckpointingGivesTheSameTrajectory) {
 }
 
 TEST(E2eLoraTest, RefusesAModelWithoutLora) {
-  auto model = RtnStories();
+  auto model = LoadRtnStories();
   ASSERT_NE(model, nullptr);
   auto before = Frozen(*model);
   auto r = TrainE2eQp(model.get(), RandomExamples(2, 8), LoraOptions());

@@ -20,23 +20,13 @@
 #include "common/tokenizer.h"
 #include "tests/worker/test_util.h"
 #include "worker/methods/blockwise.h"
+#include "tests/worker/methods/rtn_model.h"
 #include "worker/model/llama_model.h"
 
 namespace eqat {
 namespace {
 
-std::unique_ptr<LlamaModel> LoadRtnStories() {
-  auto model = LlamaModel::Load(testing::StoriesDir());
-  EXPECT_TRUE(model.ok()) << model.status();
-  if (!model.ok()) return nullptr;
-  BlockwiseOptions o;
-  o.method = QuantMethod::kRtn;
-  o.spec = {2, -1};
-  absl::Status st = QuantizeBlockwise(model->get(), torch::Tensor(), o);
-  EXPECT_TRUE(st.ok()) << st;
-  if (!st.ok()) return nullptr;
-  return std::move(*model);
-}
+using testing::LoadRtnStories;
 
 std::unique_ptr<Tokenizer> StoriesTokenizer() {
   auto tok = Tokenizer::Load(testing::StoriesDir() + "/tokenizer.model");
