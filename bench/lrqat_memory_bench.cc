@@ -4,9 +4,16 @@
 // Run it once per method (a fresh process each, so the peaks do not mix):
 //   lrqat_memory_bench --method=blockap
 //   lrqat_memory_bench --method=lrqat [--checkpointing]
-// Peak RSS: /proc/self/clear_refs is reset ("5") right before TrainBlock,
-// then VmHWM is read after it (Linux); reported as the rise over VmRSS
-// before training. CPU, fp32 (the CPU training precision).
+//   lrqat_memory_bench --shape=llama2-7b --method=... --windows=2 --len=64
+// (--shape=llama2-7b: a random-weight block of Llama-2-7B's shape fed random
+// hidden states, targets from its own fp forward: the memory of a real 7B
+// block's training, not its quality.)
+// Peak RSS: free heap is returned to the system (malloc_trim) and
+// /proc/self/clear_refs is reset ("5") right before TrainBlock, then VmHWM is
+// read after it (Linux); reported as the rise over VmRSS before training.
+// CPU, fp32 (the CPU training precision).
+#include <malloc.h>
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -23,9 +30,12 @@
 #include "worker/methods/block_ap.h"
 #include "worker/methods/lr_qat.h"
 #include "worker/model/llama_model.h"
+#include "bench/random_block.h"
 
 ABSL_FLAG(std::string, method, "lrqat", "blockap | lrqat");
 ABSL_FLAG(std::string, model, "models/eqat-ref-7m", "HF model folder");
+ABSL_FLAG(std::string, shape, "model",
+          "model (a block of --model on --data) | llama2-7b (random block of that shape)");
 ABSL_FLAG(std::string, data, "data/calib_en.txt", "calibration text");
 ABSL_FLAG(int32_t, block, 0, "block to train");
 ABSL_FLAG(int64_t, windows, 64, "calibration windows");
@@ -52,6 +62,7 @@ long StatusKb(const std::string& key) {
 }
 
 bool ResetPeak() {
+  malloc_trim(0);
   std::ofstream f("/proc/self/clear_refs");
   f << "5";
   return static_cast<bool>(f);
@@ -86,38 +97,59 @@ int main(int argc, char** argv) {
   }
   const QuantSpec spec{absl::GetFlag(FLAGS_bits), absl::GetFlag(FLAGS_group)};
   const int rank = absl::GetFlag(FLAGS_rank);
-  const std::string dir = absl::GetFlag(FLAGS_model);
-  auto model = LlamaModel::Load(dir);
-  if (!model.ok()) return Fail(model.status());
-  auto tok = Tokenizer::Load(dir + "/tokenizer.model");
-  if (!tok.ok()) return Fail(tok.status());
-  const ModelConfig& cfg = (*model)->config();
-  auto tokens = LoadTokens(absl::GetFlag(FLAGS_data), **tok, cfg.vocab_size);
-  if (!tokens.ok()) return Fail(tokens.status());
-  const int64_t n = absl::GetFlag(FLAGS_windows), len = absl::GetFlag(FLAGS_len);
-  auto windows = SampleWindows(*tokens, n, len, /*seed=*/7);
-  if (!windows.ok()) return Fail(windows.status());
-  std::vector<int64_t> flat;
-  for (const auto& w : *windows) flat.insert(flat.end(), w.begin(), w.end());
-  auto ids = torch::tensor(flat, torch::kLong).view({n, len});
-  const int bi = absl::GetFlag(FLAGS_block);
-
-  std::unique_ptr<ActivationStore> in, tgt;
-  {
-    torch::NoGradGuard ng;
-    auto h = (*model)->Embed(ids);
-    for (int i = 0; i < bi; ++i) h = BlockForward((*model)->block(i), cfg, h);
-    auto y = BlockForward((*model)->block(bi), cfg, h);
-    auto si = ActivationStore::Create(n, {len, cfg.hidden_size}, ActivationStoreOptions{});
-    auto st = ActivationStore::Create(n, {len, cfg.hidden_size}, ActivationStoreOptions{});
-    if (!si.ok()) return Fail(si.status());
-    if (!st.ok()) return Fail(st.status());
-    (*si)->Write(0, h);
-    (*st)->Write(0, y);
-    in = std::move(*si);
-    tgt = std::move(*st);
+  const std::string shape = absl::GetFlag(FLAGS_shape);
+  if (shape != "model" && shape != "llama2-7b") {
+    return Fail(absl::InvalidArgumentError("--shape: model or llama2-7b"));
   }
-  Block block = (*model)->block(bi).Clone();
+  const int64_t n = absl::GetFlag(FLAGS_windows), len = absl::GetFlag(FLAGS_len);
+  std::string dir = absl::GetFlag(FLAGS_model);
+  ModelConfig cfg;
+  Block block;
+  std::unique_ptr<ActivationStore> in, tgt;
+  int bi = absl::GetFlag(FLAGS_block);
+  if (shape == "llama2-7b") {
+    dir = "random weights";
+    bi = 0;
+    cfg = bench::Llama2Block7b();
+    block = bench::RandomBlock(cfg, /*seed=*/7);
+    torch::manual_seed(7);
+    auto h = torch::randn({n, len, cfg.hidden_size});
+    torch::Tensor y;
+    {
+      torch::NoGradGuard ng;
+      y = BlockForward(block, cfg, h);
+    }
+    auto s = bench::StoreOf(h), t = bench::StoreOf(y);
+    if (!s.ok()) return Fail(s.status());
+    if (!t.ok()) return Fail(t.status());
+    in = std::move(*s);
+    tgt = std::move(*t);
+  } else {
+    auto model = LlamaModel::Load(dir);
+    if (!model.ok()) return Fail(model.status());
+    auto tok = Tokenizer::Load(dir + "/tokenizer.model");
+    if (!tok.ok()) return Fail(tok.status());
+    cfg = (*model)->config();
+    auto tokens = LoadTokens(absl::GetFlag(FLAGS_data), **tok, cfg.vocab_size);
+    if (!tokens.ok()) return Fail(tokens.status());
+    auto windows = SampleWindows(*tokens, n, len, /*seed=*/7);
+    if (!windows.ok()) return Fail(windows.status());
+    std::vector<int64_t> flat;
+    for (const auto& w : *windows) flat.insert(flat.end(), w.begin(), w.end());
+    auto ids = torch::tensor(flat, torch::kLong).view({n, len});
+    {
+      torch::NoGradGuard ng;
+      auto h = (*model)->Embed(ids);
+      for (int i = 0; i < bi; ++i) h = BlockForward((*model)->block(i), cfg, h);
+      auto y = BlockForward((*model)->block(bi), cfg, h);
+      auto s = bench::StoreOf(h), t = bench::StoreOf(y);
+      if (!s.ok()) return Fail(s.status());
+      if (!t.ok()) return Fail(t.status());
+      in = std::move(*s);
+      tgt = std::move(*t);
+    }
+    block = (*model)->block(bi).Clone();
+  }
 
   BlockApOptions o;
   o.spec = spec;
@@ -156,12 +188,6 @@ int main(int argc, char** argv) {
               rss0, hwm, hwm - rss0, reset ? "" : " [clear_refs failed: peak since start]", secs,
               r->train_loss, mse);
   PrintCounts("this model's", cfg, spec, rank);
-  ModelConfig l7;
-  l7.hidden_size = 4096;
-  l7.intermediate_size = 11008;
-  l7.num_attention_heads = 32;
-  l7.num_key_value_heads = 32;
-  l7.head_dim = 128;
-  PrintCounts("Llama-2-7B", l7, {4, 128}, 32);
+  PrintCounts("Llama-2-7B", bench::Llama2Block7b(), {4, 128}, 32);
   return 0;
 }

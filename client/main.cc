@@ -52,6 +52,7 @@ ABSL_FLAG(bool, ap_shuffle, false, "reshuffle the Block-AP windows every epoch (
 ABSL_FLAG(std::string, precision, eqat::job_defaults::kPrecision, "training arithmetic on CUDA: fp16 (autocast + loss scaling), bf16 or fp32; CPUs use fp32");
 ABSL_FLAG(int32_t, rank, 0, "lrqat / apiq: low-rank (LoRA) rank (unset: 32 for lrqat, 64 for apiq)");
 ABSL_FLAG(double, alpha, 0, "lrqat / apiq: the low-rank factor is alpha / rank (unset: 32 for lrqat, 16 for apiq)");
+ABSL_FLAG(bool, lrqat_checkpointing, false, "lrqat: recompute the low-rank weight and its fake-quant in backward (less memory, one more weight pass per step)");
 ABSL_FLAG(bool, e2e_lora, false, "apiq: train the LoRA factors end to end after the blocks (text, or instruction .jsonl as Q-PEFT)");
 ABSL_FLAG(std::string, cache_budget, "4G", "RAM for each cached activation set; beyond it a memory-mapped spill file");
 ABSL_FLAG(std::string, spill_dir, "/tmp", "folder for activation spill files (unlinked at once)");

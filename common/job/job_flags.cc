@@ -64,6 +64,7 @@ const std::vector<JobFlag>& JobFlagTable() {
       {"e2e_accum", "e2e_accum"},
       {"e2e_checkpointing", "e2e_checkpointing"},
       {"e2e_lora", "e2e_lora"},
+      {"lrqat_checkpointing", "lrqat_checkpointing"},
       {"eval_text", "eval_text", false, true},
       {"eval_seqlen", "eval_seqlen"},
       {"eval_max_windows", "eval_max_windows"},

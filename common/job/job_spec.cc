@@ -205,6 +205,9 @@ absl::Status CheckQuantization(Checker& c) {
     if (s.has_rank() && s.rank() != 0) return c.Bad("rank", "only lrqat and apiq have a rank");
     if (s.has_alpha() && s.alpha() != 0) return c.Bad("alpha", "only lrqat and apiq have an alpha");
     if (s.e2e_lora()) return c.Bad("e2e_lora", "only apiq trains LoRA factors");
+    if (s.lrqat_checkpointing()) {
+      return c.Bad("lrqat_checkpointing", "only lrqat checkpoints its low-rank weight");
+    }
     s.set_rank(0);
     s.set_alpha(0);
   } else {
@@ -218,6 +221,9 @@ absl::Status CheckQuantization(Checker& c) {
       return c.Bad("alpha", absl::StrCat(s.alpha(), " must be a finite number in (0, 1e6]"));
     }
     if (s.e2e_lora() && lrqat) return c.Bad("e2e_lora", "only apiq trains LoRA factors");
+    if (s.lrqat_checkpointing() && !lrqat) {
+      return c.Bad("lrqat_checkpointing", "only lrqat checkpoints its low-rank weight");
+    }
   }
   if (s.precision().empty()) s.set_precision(job_defaults::kPrecision);
   if (s.precision() != "fp16" && s.precision() != "bf16" && s.precision() != "fp32") {

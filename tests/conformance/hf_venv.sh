@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The venv of `make conformance`: torch, transformers, compressed-tensors and
-# safetensors from PyPI in VENV (build/venv-ct). Prints the interpreter on
+# The venv of `make conformance`: torch, transformers, compressed-tensors,
+# safetensors and peft from PyPI in VENV (build/venv-ct). Prints the interpreter on
 # its last line; idempotent (a venv that imports all four is used as is).
 #
 # PyPI's torch is the CUDA build; with every nvidia-* wheel it pulls it is
@@ -17,7 +17,7 @@ set -euo pipefail
 VENV=$1
 PY="$VENV/bin/python"
 PIP=("$VENV/bin/pip" install -q --disable-pip-version-check)
-CHECK="import torch, transformers, compressed_tensors, safetensors; torch.ones(2) @ torch.ones(2)"
+CHECK="import torch, transformers, compressed_tensors, safetensors, peft; torch.ones(2) @ torch.ones(2)"
 if "$PY" -c "$CHECK" 2>/dev/null; then echo "$PY"; exit 0; fi
 
 # Pure-Python dependencies and the pinned nvidia wheels torch's metadata names.
@@ -48,6 +48,8 @@ small_install() {
     # compressed-tensors requires torch: --no-deps keeps pip from pulling
     # the nvidia wheels in for it.
     "${PIP[@]}" transformers safetensors "pydantic>=2.0" loguru psutil &&
+    # peft requires torch too (and accelerate): --no-deps for both.
+    "${PIP[@]}" --no-deps peft accelerate &&
     "${PIP[@]}" --no-deps compressed-tensors
 }
 
@@ -59,7 +61,7 @@ if ldconfig -p 2>/dev/null | grep 'libcudart.so.13' >/dev/null && small_install 
 else
   rm -rf "$VENV"
   python3 -m venv "$VENV"
-  "${PIP[@]}" torch transformers compressed-tensors safetensors numpy >&2
+  "${PIP[@]}" torch transformers compressed-tensors safetensors numpy peft >&2
   how="torch with all its dependencies"
 fi
 echo "hf_venv: $how in $VENV ($(du -sh "$VENV" | cut -f1), $(( $(date +%s) - start )) s)" >&2

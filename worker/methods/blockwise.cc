@@ -102,7 +102,7 @@ absl::Status QuantizeBlockRange(LlamaModel* model, ActivationStore* fp, Activati
   std::unique_ptr<BlockTrainingMethod> trainer;
   switch (o.method) {
     case QuantMethod::kLrQat:
-      trainer = std::make_unique<LrQatMethod>(o.rank, o.alpha);
+      trainer = std::make_unique<LrQatMethod>(o.rank, o.alpha, o.lrqat_checkpointing);
       break;
     case QuantMethod::kApiq:
       trainer = std::make_unique<ApiqMethod>(o.rank, o.alpha);

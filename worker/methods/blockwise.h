@@ -54,6 +54,7 @@ struct BlockwiseOptions {
   BlockApOptions block_ap;  // spec is taken from `spec`
   int rank = 0;             // kLrQat / kApiq
   double alpha = 0;
+  bool lrqat_checkpointing = false;  // kLrQat: recompute the low-rank weight in backward
   ActivationStoreOptions cache;
   // Block-AP progress: (block, step, total steps, loss).
   std::function<void(int, int64_t, int64_t, double)> on_step;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "worker/model/autocast.h"
+#include "worker/methods/loss_scaler.h"
 #include "worker/methods/lr_schedule.h"
 
 namespace eqat {
@@ -162,6 +163,7 @@ absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainE
   int64_t warmup = static_cast<int64_t>(std::ceil(o.warmup_ratio * static_cast<double>(total)));
 
   E2eResult res;
+  LossScaler scaler(o.precision == TrainPrecision::kFp16 && o.device.is_cuda());
   int64_t step = 0;
   for (int64_t e = 0; e < o.epochs; ++e) {
     std::vector<int64_t> perm(n);
@@ -185,7 +187,7 @@ absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainE
         mask = mask.to(o.device);
         torch::Tensor loss;
         {
-          AutocastGuard ac(o.autocast, o.device);
+          AutocastGuard ac(o.precision, o.device);
           loss = MaskedLmLoss(ForwardLogits(*model, ids, o.checkpointing, o.train_lora), ids,
                               mask);
         }
@@ -194,7 +196,7 @@ absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainE
           return absl::AbortedError(absl::StrCat("e2e: non-finite loss at step ", step,
                                                  "; lower --e2e-lr"));
         }
-        loss.backward();
+        scaler.Scale(loss).backward();
         step_loss += lv;
         ++micro_done;
       }
@@ -202,11 +204,14 @@ absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainE
       for (auto& p : params) {
         if (p.grad().defined()) p.mutable_grad().div_(static_cast<double>(micro_done));
       }
-      torch::nn::utils::clip_grad_norm_(params, o.max_grad_norm);
-      opt.step();
-      if (!o.train_lora) {
-        torch::NoGradGuard ng;
-        for (auto& p : params) p.clamp_(1e-4, 1e4);
+      // fp16: a step whose gradients overflowed is skipped (scale halved).
+      if (scaler.Unscale(params)) {
+        torch::nn::utils::clip_grad_norm_(params, o.max_grad_norm);
+        opt.step();
+        if (!o.train_lora) {
+          torch::NoGradGuard ng;
+          for (auto& p : params) p.clamp_(1e-4, 1e4);
+        }
       }
       step_loss /= static_cast<double>(micro_done);
       if (step == 0) res.first_loss = step_loss;
@@ -215,6 +220,7 @@ absl::StatusOr<E2eResult> TrainE2eQp(LlamaModel* model, const std::vector<TrainE
     }
   }
   res.steps = total;
+  res.skipped_steps = scaler.skipped();
   for (int i = 0; i < model->num_blocks(); ++i) {
     for (auto& [name, lin] : model->block(i).Linears()) {
       if (!o.train_lora) {

@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/job/job_defaults.h"
+#include "worker/model/autocast.h"
 #include "worker/model/llama_model.h"
 
 namespace eqat {
@@ -45,7 +46,9 @@ struct E2eOptions {
   bool checkpointing = false;
   uint64_t seed = 0;
   torch::Device device = torch::kCPU;
-  bool autocast = false;
+  // Arithmetic on CUDA (JobSpec.precision): fp16 autocast with dynamic loss
+  // scaling, bf16 autocast, or fp32. The CPU always trains in fp32.
+  TrainPrecision precision = TrainPrecision::kFp32;
   // false: train the packed step sizes (E2E-QP). true: train only the LoRA
   // factors (fp32) of the linears that have LoRA, in any mode; the step
   // sizes are not clamped or converted. lr = 0 still means
@@ -59,6 +62,7 @@ struct E2eResult {
   double first_loss = 0;  // loss of the first optimizer step
   double last_loss = 0;
   int64_t steps = 0;
+  int64_t skipped_steps = 0;  // fp16 steps skipped for overflowed gradients
 };
 
 

@@ -83,6 +83,7 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
     res.e2e_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.e2e_steps = er.steps;
     summary[lora ? "e2e_lora" : "e2e"] = {{"steps", er.steps},
+                      {"skipped_steps", er.skipped_steps},
                       {"first_loss", er.first_loss},
                       {"last_loss", er.last_loss},
                       {"data", kind},

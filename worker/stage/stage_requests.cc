@@ -46,6 +46,7 @@ BlockStageRequest BlockStageRequestFor(const v1::JobSpec& s, const StageRange& r
   bo.anneal_fraction = s.anneal_fraction();
   bo.rank = s.rank();
   bo.alpha = s.alpha();
+  bo.lrqat_checkpointing = s.lrqat_checkpointing();
   bo.block_ap.epochs = s.epochs();
   bo.block_ap.batch_size = s.ap_batch();
   bo.block_ap.quant_lr = s.quant_lr();
@@ -79,7 +80,8 @@ FinalizeRequest FinalizeRequestFor(const v1::JobSpec& s, const std::string& job_
   r.e2e_options.grad_accum = s.e2e_accum();
   r.e2e_options.checkpointing = s.e2e_checkpointing();
   r.e2e_options.device = res.device;
-  r.e2e_options.autocast = res.device.is_cuda();  // bf16
+  r.e2e_options.precision = res.device.is_cuda() ? ParseTrainPrecision(s.precision())
+                                                 : TrainPrecision::kFp32;
   r.calib = CalibrationSourceFor(s);
   r.eval_text = s.eval_text();
   r.eval_seqlen = s.eval_seqlen();

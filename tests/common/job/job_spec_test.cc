@@ -125,7 +125,10 @@ TEST_F(SpecValidationTest, LowRankMethodsDefaultsAndRules) {
   EXPECT_DOUBLE_EQ(v->spec.weight_lr(), 1e-4);  // the low-rank factors
   EXPECT_EQ(v->spec.e2e_data(), "");            // LR-QAT has no end-to-end phase
   EXPECT_EQ(v->spec.val_samples(), 64);
+  s.set_lrqat_checkpointing(true);
+  ASSERT_TRUE(Wire(s).ok());
 
+  s.set_lrqat_checkpointing(false);
   s.set_method("apiq");
   s.set_e2e_lora(true);
   v = Wire(s);
@@ -143,6 +146,8 @@ TEST_F(SpecValidationTest, LowRankMethodsDefaultsAndRules) {
       {"efficientqat", [](v1::JobSpec* x) { x->set_rank(8); }, "--rank: only lrqat and apiq"},
       {"gptq", [](v1::JobSpec* x) { x->set_alpha(8); }, "--alpha: only lrqat and apiq"},
       {"lrqat", [](v1::JobSpec* x) { x->set_e2e_lora(true); }, "--e2e-lora: only apiq"},
+      {"apiq", [](v1::JobSpec* x) { x->set_lrqat_checkpointing(true); },
+       "--lrqat-checkpointing: only lrqat"},
       {"apiq", [](v1::JobSpec* x) { x->set_rank(0); }, "--rank: 0 must be in [1, 4096]"},
       {"apiq", [](v1::JobSpec* x) { x->set_rank(33); }, "--rank: 33 exceeds min(in, out) = 32"},
       {"apiq", [](v1::JobSpec* x) { x->set_alpha(-1); }, "--alpha: -1 must be"},
