@@ -21,15 +21,15 @@ usage: hf_compressed_tensors_reader.py CT_DIR OUT_DIR     (prints one JSON line)
 """
 import json
 import os
-import shutil
 import sys
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 import compressed_tensors
 from compressed_tensors.compressors.pack_quantized.base import PackedQuantizationCompressor
 from compressed_tensors.quantization import QuantizationConfig
 import transformers
+from fp32_folder import write_fp32_folder
 from transformers import AutoModelForCausalLM, CompressedTensorsConfig
 
 
@@ -56,17 +56,7 @@ def main():
     if checked == 0:
         raise SystemExit("no pack-quantized linears found")
 
-    os.makedirs(dst, exist_ok=True)
-    out_cfg = dict(cfg)
-    out_cfg.pop("quantization_config")
-    out_cfg["torch_dtype"] = "float32"
-    json.dump(out_cfg, open(os.path.join(dst, "config.json"), "w"), indent=2)
-    if cfg.get("tie_word_embeddings"):
-        hf.pop("lm_head.weight", None)
-    save_file(hf, os.path.join(dst, "model.safetensors"), metadata={"format": "pt"})
-    for extra in ("tokenizer.model", "tokenizer.json", "tokenizer_config.json"):
-        if os.path.exists(os.path.join(src, extra)):
-            shutil.copy(os.path.join(src, extra), dst)
+    write_fp32_folder(src, hf, dst)
     print(json.dumps({"linears": checked, "torch": torch.__version__,
                       "transformers": transformers.__version__,
                       "compressed_tensors": compressed_tensors.__version__}))

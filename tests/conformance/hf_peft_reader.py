@@ -17,14 +17,14 @@ usage: hf_peft_reader.py CT_DIR ADAPTER_DIR OUT_DIR     (prints one JSON line)
 """
 import json
 import os
-import shutil
 import sys
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 import peft
 from peft import PeftModel
 import transformers
+from fp32_folder import write_fp32_folder
 from transformers import AutoModelForCausalLM, CompressedTensorsConfig
 
 
@@ -53,17 +53,7 @@ def main():
 
     merged = model.merge_and_unload()
     state = {k: v.detach().to(torch.float32).contiguous() for k, v in merged.state_dict().items()}
-    cfg = json.load(open(os.path.join(src, "config.json")))
-    cfg.pop("quantization_config")
-    cfg["torch_dtype"] = "float32"
-    os.makedirs(dst, exist_ok=True)
-    json.dump(cfg, open(os.path.join(dst, "config.json"), "w"), indent=2)
-    if cfg.get("tie_word_embeddings"):
-        state.pop("lm_head.weight", None)
-    save_file(state, os.path.join(dst, "model.safetensors"), metadata={"format": "pt"})
-    for extra in ("tokenizer.model", "tokenizer.json", "tokenizer_config.json"):
-        if os.path.exists(os.path.join(src, extra)):
-            shutil.copy(os.path.join(src, extra), dst)
+    write_fp32_folder(src, state, dst)
     print(json.dumps({"lora_tensors": len(raw), "peft": peft.__version__,
                       "transformers": transformers.__version__}))
 
