@@ -14,6 +14,7 @@
 // CPU, fp32 (the CPU training precision).
 #include <malloc.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -87,8 +88,7 @@ int Fail(const absl::Status& s) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+int Run() {
   using namespace eqat;
   if (absl::GetFlag(FLAGS_threads) > 0) torch::set_num_threads(absl::GetFlag(FLAGS_threads));
   const std::string method = absl::GetFlag(FLAGS_method);
@@ -167,11 +167,13 @@ int main(int argc, char** argv) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const long hwm = StatusKb("VmHWM");
   if (!r.ok()) return Fail(r.status());
+  // Output MSE of the packed block on the first (up to) 4 windows.
+  std::vector<int64_t> first;
+  for (int64_t i = 0; i < std::min<int64_t>(4, n); ++i) first.push_back(i);
   double mse;
   {
     torch::NoGradGuard ng;
-    mse = torch::mse_loss(BlockForward(block, cfg, in->Gather({0, 1, 2, 3})),
-                          tgt->Gather({0, 1, 2, 3}))
+    mse = torch::mse_loss(BlockForward(block, cfg, in->Gather(first)), tgt->Gather(first))
               .item<double>();
   }
   auto counts = method == "lrqat" ? LrQatTrainableCount(cfg, spec, rank)
@@ -184,10 +186,20 @@ int main(int argc, char** argv) {
   std::printf("trainable params %lld, adamw state %lld bytes\n",
               static_cast<long long>(counts.params), static_cast<long long>(counts.optimizer_bytes));
   std::printf("rss before %ld kB, peak during training %ld kB (+%ld kB)%s, wall %.2f s, "
-              "train loss %.6g, packed output mse (4 windows) %.6g\n",
+              "train loss %.6g, packed output mse (%zu windows) %.6g\n",
               rss0, hwm, hwm - rss0, reset ? "" : " [clear_refs failed: peak since start]", secs,
-              r->train_loss, mse);
+              r->train_loss, first.size(), mse);
   PrintCounts("this model's", cfg, spec, rank);
   PrintCounts("Llama-2-7B", bench::Llama2Block7b(), {4, 128}, 32);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  try {
+    return Run();
+  } catch (const std::exception& e) {  // LibTorch errors end here, as a message
+    std::fprintf(stderr, "lrqat_memory_bench: %s\n", e.what());
+    return 1;
+  }
 }
