@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
+#include <cstdint>
 #include <memory>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "coordinator/planner.h"
@@ -24,6 +26,19 @@ const char* StageName(StageState s) {
 
 absl::Status JobNotFound(const std::string& id) {
   return absl::NotFoundError(absl::StrCat("job '", id, "' not found"));
+}
+
+// A ListJobs page token as List issues it: the decimal index of the next
+// job, at most `num_jobs`. Anything else is refused without echoing it.
+absl::StatusOr<size_t> ParsePageToken(const std::string& token, size_t num_jobs) {
+  const absl::Status refused =
+      absl::InvalidArgumentError("page_token: not a token this coordinator issued");
+  for (char c : token) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return refused;
+  }
+  uint64_t v = 0;
+  if (!absl::SimpleAtoi(token, &v) || v > num_jobs) return refused;
+  return static_cast<size_t>(v);
 }
 
 // Keep memory bounded for long jobs: past this many events, drop the oldest
@@ -120,10 +135,9 @@ absl::StatusOr<v1::ListJobsResponse> JobTable::List(const v1::ListJobsRequest& r
   int size = req.page_size() == 0 ? 50 : std::min(req.page_size(), 500);
   size_t start = 0;
   if (!req.page_token().empty()) {
-    char* end = nullptr;
-    unsigned long v = std::strtoul(req.page_token().c_str(), &end, 10);
-    if (*end != '\0') return absl::InvalidArgumentError("page_token: malformed");
-    start = v;
+    absl::StatusOr<size_t> issued = ParsePageToken(req.page_token(), order_.size());
+    if (!issued.ok()) return issued.status();
+    start = *issued;
   }
   v1::ListJobsResponse resp;
   size_t i = start;

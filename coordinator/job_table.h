@@ -76,6 +76,11 @@ class JobTable {
   // nullptr when unknown.
   JobRec* Find(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   absl::StatusOr<v1::Job> Get(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
+  // Jobs in creation order, page_size (default 50, at most 500) per page.
+  // The page token is the one a previous page returned (empty: the first
+  // page). InvalidArgument for a negative page_size, or for a token List
+  // did not issue (anything but decimal digits, or past the last job); the
+  // message never repeats the token.
   absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& req)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   // Job ids in creation order.

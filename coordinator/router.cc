@@ -94,8 +94,9 @@ bool Router::FindWork(const std::string& worker_id, v1::Assignment* out) {
 }
 
 absl::StatusOr<v1::RouteResponse> Router::Route(const v1::RouteRequest& req) {
-  const AssignmentRec* a = Find(req.assignment_id());
-  if (a == nullptr) return absl::NotFoundError("assignment unknown");
+  absl::StatusOr<const AssignmentRec*> held = FindHeld(req.assignment_id(), req.worker_id());
+  if (!held.ok()) return held.status();
+  const AssignmentRec* a = *held;
   JobRec* j = jobs_->Find(a->job_id);
   if (IsFinal(j->job)) {
     v1::RouteResponse resp;
@@ -176,6 +177,17 @@ absl::StatusOr<v1::RouteResponse> Router::HandOver(JobRec* j, int k, const v1::R
 const Router::AssignmentRec* Router::Find(const std::string& assignment_id) const {
   auto it = assignments_.find(assignment_id);
   return it == assignments_.end() ? nullptr : &it->second;
+}
+
+absl::StatusOr<const Router::AssignmentRec*> Router::FindHeld(const std::string& assignment_id,
+                                                             const std::string& worker_id) const {
+  const AssignmentRec* a = Find(assignment_id);
+  if (a == nullptr) return absl::NotFoundError("assignment unknown");
+  if (a->worker_id.empty() || a->worker_id != worker_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("assignment ", assignment_id, " is not held by this worker"));
+  }
+  return a;
 }
 
 std::optional<Router::AssignmentRec> Router::Take(const std::string& assignment_id) {

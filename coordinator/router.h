@@ -16,6 +16,8 @@
 //    makes stage k+1 runnable; ready once another worker takes it. If it is
 //    still pending at the deadline (min(route_wait, wait_ms)), the asking
 //    worker continues with it in-process: "self", with the next assignment.
+// Trust: Route, and the Scheduler's reports through FindHeld, answer only
+// the worker that holds the assignment (FailedPrecondition for any other).
 // Thread-safety: none of its own; every method requires the Monitor's
 // mutex (Route() releases it while it waits).
 #ifndef EQAT_COORDINATOR_ROUTER_H_
@@ -48,12 +50,20 @@ class Router {
   // Work for an idle worker; false when nothing is runnable.
   bool FindWork(const std::string& worker_id, v1::Assignment* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
-  // Waits at most the request's wait_ms (10 s for early routes).
+  // Waits at most the request's wait_ms (10 s for early routes). NotFound
+  // for an unknown assignment; FailedPrecondition, changing nothing, when
+  // req.worker_id() does not hold it or the stage is the last.
   absl::StatusOr<v1::RouteResponse> Route(const v1::RouteRequest& req)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
 
   // nullptr when unknown (finished, lost, or never issued).
   const AssignmentRec* Find(const std::string& assignment_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
+  // The assignment, when `worker_id` holds it. NotFound when unknown;
+  // FailedPrecondition when held by another worker (the message names the
+  // assignment only). The pointer is valid until the assignment is taken.
+  absl::StatusOr<const AssignmentRec*> FindHeld(const std::string& assignment_id,
+                                                const std::string& worker_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   // Removes an assignment (it finished or its worker was lost).
   std::optional<AssignmentRec> Take(const std::string& assignment_id)

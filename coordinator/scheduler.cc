@@ -11,12 +11,20 @@
 namespace eqat {
 namespace {
 
-absl::Status AssignmentUnknown() { return absl::NotFoundError("assignment unknown"); }
+// UnreportedGrace(): at least this many heartbeat intervals.
+constexpr int kGraceHeartbeats = 3;
 
 }  // namespace
 
+absl::Duration UnreportedGrace(const SchedulerOptions& options) {
+  if (options.unreported_grace > absl::ZeroDuration()) return options.unreported_grace;
+  return std::max(kGraceHeartbeats * absl::Milliseconds(options.heartbeat_interval_ms),
+                  options.worker_timeout / 3);
+}
+
 Scheduler::Scheduler(SchedulerOptions options, JobStore* store, prometheus::Registry* registry)
     : options_(std::move(options)),
+      unreported_grace_(UnreportedGrace(options_)),
       metrics_(registry),
       m_(options_.clock != nullptr ? options_.clock : RealClock()),
       workers_(&m_, options_.worker_timeout),
@@ -115,9 +123,22 @@ v1::RegisterResponse Scheduler::Register(const v1::RegisterRequest& req) {
 v1::HeartbeatResponse Scheduler::Heartbeat(const v1::HeartbeatRequest& req) {
   absl::MutexLock l(&m_.mu);
   v1::HeartbeatResponse resp;
-  if (workers_.Touch(req.worker_id()) == nullptr) {
+  const WorkerRegistry::Worker* w = workers_.Touch(req.worker_id());
+  if (w == nullptr) {
     resp.set_reregister(true);
     return resp;
+  }
+  // A held assignment the worker does not name is not running there (its
+  // Poll reply or its FinishStage was lost): release it, or the job hangs.
+  const absl::Time held_since = w->held_since;
+  if (std::string unreported =
+          workers_.TakeUnreported(req.worker_id(), req.assignment_id(), unreported_grace_);
+      !unreported.empty()) {
+    ReleaseLocked(unreported,
+                  absl::StrFormat("worker %s no longer reports it (handed out %.0fs ago)",
+                                  req.worker_id(), absl::ToDoubleSeconds(m_.Now() - held_since)));
+    UpdateGaugesLocked();
+    m_.NotifyAll();  // the stage is runnable, and this worker may poll
   }
   for (const std::string& a : workers_.TakeAborts(req.worker_id())) resp.add_abort_assignments(a);
   return resp;
@@ -145,8 +166,10 @@ absl::StatusOr<v1::RouteResponse> Scheduler::Route(const v1::RouteRequest& req) 
 
 absl::Status Scheduler::Progress(const v1::ProgressReport& req) {
   absl::MutexLock l(&m_.mu);
-  const Router::AssignmentRec* a = router_.Find(req.assignment_id());
-  if (a == nullptr) return AssignmentUnknown();
+  absl::StatusOr<const Router::AssignmentRec*> held =
+      router_.FindHeld(req.assignment_id(), req.worker_id());
+  if (!held.ok()) return held.status();
+  const Router::AssignmentRec* a = *held;
   if (req.step_seconds() > 0) metrics_.step_seconds->Observe(req.step_seconds());
   if (req.tokens_per_second() > 0) metrics_.tokens_per_second->Set(req.tokens_per_second());
   if (req.transport_bytes() > 0) {
@@ -160,8 +183,10 @@ absl::Status Scheduler::Progress(const v1::ProgressReport& req) {
 
 absl::Status Scheduler::Block(const v1::BlockReport& req) {
   absl::MutexLock l(&m_.mu);
-  const Router::AssignmentRec* a = router_.Find(req.assignment_id());
-  if (a == nullptr) return AssignmentUnknown();
+  absl::StatusOr<const Router::AssignmentRec*> held =
+      router_.FindHeld(req.assignment_id(), req.worker_id());
+  if (!held.ok()) return held.status();
+  const Router::AssignmentRec* a = *held;
   if (absl::Status st = jobs_.RecordBlock(jobs_.Find(a->job_id), req); !st.ok()) return st;
   metrics_.blocks_completed->Increment();
   metrics_.block_loss->Add({{"kind", "train"}}).Set(req.train_loss());
@@ -171,8 +196,13 @@ absl::Status Scheduler::Block(const v1::BlockReport& req) {
 
 absl::Status Scheduler::Finish(const v1::StageFinished& req) {
   absl::MutexLock l(&m_.mu);
+  // Check before taking: a refused report must not consume the assignment.
+  if (absl::StatusOr<const Router::AssignmentRec*> held =
+          router_.FindHeld(req.assignment_id(), req.worker_id());
+      !held.ok()) {
+    return held.status();
+  }
   std::optional<Router::AssignmentRec> rec = router_.Take(req.assignment_id());
-  if (!rec) return AssignmentUnknown();
   workers_.Release(rec->worker_id, req.assignment_id());
   m_.NotifyAll();
   JobRec* j = jobs_.Find(rec->job_id);
@@ -193,21 +223,25 @@ absl::Status Scheduler::Finish(const v1::StageFinished& req) {
 void Scheduler::Tick() {
   absl::MutexLock l(&m_.mu);
   for (const WorkerRegistry::Lost& lost : workers_.MarkSilentDown()) {
-    std::optional<Router::AssignmentRec> rec = router_.Take(lost.assignment_id);
-    if (!rec) continue;
-    JobRec* j = jobs_.Find(rec->job_id);
-    if (IsFinal(j->job)) continue;
-    std::string why = absl::StrFormat("worker %s lost (no heartbeat for %.0fs)", lost.worker_id,
-                                      absl::ToDoubleSeconds(lost.silent));
-    if (rec->kind == v1::BLOCK_AP) {
-      jobs_.ReleaseStage(j, rec->stage, why);
-    } else {
-      jobs_.ReleaseFinalize(j, why);
-    }
+    ReleaseLocked(lost.assignment_id, absl::StrFormat("worker %s lost (no heartbeat for %.0fs)",
+                                                      lost.worker_id,
+                                                      absl::ToDoubleSeconds(lost.silent)));
   }
   jobs_.RetryUnpersisted();
   UpdateGaugesLocked();
   m_.NotifyAll();
+}
+
+void Scheduler::ReleaseLocked(const std::string& assignment_id, const std::string& why) {
+  std::optional<Router::AssignmentRec> rec = router_.Take(assignment_id);
+  if (!rec) return;
+  JobRec* j = jobs_.Find(rec->job_id);
+  if (IsFinal(j->job)) return;
+  if (rec->kind == v1::BLOCK_AP) {
+    jobs_.ReleaseStage(j, rec->stage, why);
+  } else {
+    jobs_.ReleaseFinalize(j, why);
+  }
 }
 
 }  // namespace eqat

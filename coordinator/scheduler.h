@@ -18,8 +18,15 @@
 // assignment (assemble, E2E-QP, write, evaluate) goes to one worker.
 // A worker silent for `worker_timeout` is marked down by Tick(); its stage
 // is put back to pending (resuming at its first unreported block) with an
-// event saying so. A restarted coordinator resumes unfinished jobs from the
-// JobStore without retraining reported blocks (Recover()).
+// event saying so. A live worker whose heartbeats stop naming the
+// assignment it holds (its Poll reply or FinishStage was lost) loses it the
+// same way once it was handed out UnreportedGrace() ago, and may poll again.
+// A restarted coordinator resumes unfinished jobs from the JobStore without
+// retraining reported blocks (Recover()).
+//
+// Trust: reports about an assignment (Route, Progress, Block, Finish) are
+// accepted only from the worker that holds it; any other worker gets
+// FailedPrecondition and nothing changes. An unknown assignment is NotFound.
 //
 // Time: all timestamps and waits use the Clock given at construction
 // (RealClock() by default). With a fake clock a wait ends when the test
@@ -50,8 +57,18 @@ struct SchedulerOptions {
   absl::Duration worker_timeout = absl::Seconds(15);
   int heartbeat_interval_ms = 1000;
   absl::Duration route_wait = absl::Seconds(2);  // before a stage runs "self"
-  Clock* clock = RealClock();                    // not owned
+  // How long after handing an assignment out the coordinator waits for the
+  // worker's heartbeats to name it before releasing it (see the file
+  // comment). Zero (the default): derived, see UnreportedGrace().
+  absl::Duration unreported_grace = absl::ZeroDuration();
+  Clock* clock = RealClock();  // not owned
 };
+
+// The unreported-assignment grace in effect: `unreported_grace` when set,
+// else the longer of 3 heartbeat intervals and worker_timeout / 3 (5 s with
+// the defaults), so that neither a heartbeat sent just before the Poll reply
+// arrived nor one late heartbeat releases a running assignment.
+absl::Duration UnreportedGrace(const SchedulerOptions& options);
 
 class Scheduler {
  public:
@@ -73,9 +90,15 @@ class Scheduler {
 
   // Cluster API.
   v1::RegisterResponse Register(const v1::RegisterRequest& req);
+  // Marks the worker heard from and takes its queued aborts. When it holds
+  // an assignment other than req.assignment_id() (or none is named) and
+  // handed out UnreportedGrace() or longer ago, releases it as Tick() does
+  // for a lost worker. `reregister` when the worker is unknown or down.
   v1::HeartbeatResponse Heartbeat(const v1::HeartbeatRequest& req);
   // Waits up to wait_ms (at most 30 s) for work.
   absl::StatusOr<v1::PollResponse> Poll(const v1::PollRequest& req);
+  // Each of these: NotFound for an unknown assignment, FailedPrecondition
+  // (state unchanged) when req.worker_id() does not hold it.
   absl::StatusOr<v1::RouteResponse> Route(const v1::RouteRequest& req);
   absl::Status Progress(const v1::ProgressReport& req);
   absl::Status Block(const v1::BlockReport& req);
@@ -87,8 +110,14 @@ class Scheduler {
 
  private:
   void UpdateGaugesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_.mu);
+  // Drops the assignment (already cleared from its worker) and puts its
+  // stage, or its job's finalize, back to pending with `why` as the event.
+  // Nothing for an unknown assignment or a finished job.
+  void ReleaseLocked(const std::string& assignment_id, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_.mu);
 
   const SchedulerOptions options_;
+  const absl::Duration unreported_grace_;
   CoordinatorMetrics metrics_;
   Monitor m_;
   WorkerRegistry workers_;

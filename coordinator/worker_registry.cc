@@ -51,14 +51,30 @@ bool WorkerRegistry::AcceptsNccl(const std::string& id) const {
 
 void WorkerRegistry::Hold(const std::string& id, const std::string& assignment_id) {
   auto it = workers_.find(id);
-  if (it != workers_.end()) it->second.assignment_id = assignment_id;
+  if (it == workers_.end()) return;
+  it->second.assignment_id = assignment_id;
+  it->second.held_since = m_->Now();
 }
 
 void WorkerRegistry::Release(const std::string& id, const std::string& assignment_id) {
   auto it = workers_.find(id);
   if (it != workers_.end() && it->second.assignment_id == assignment_id) {
     it->second.assignment_id.clear();
+    it->second.held_since = absl::InfinitePast();
   }
+}
+
+std::string WorkerRegistry::TakeUnreported(const std::string& id, const std::string& reported,
+                                           absl::Duration grace) {
+  auto it = workers_.find(id);
+  if (it == workers_.end() || !it->second.alive) return std::string();
+  Worker& w = it->second;
+  if (w.assignment_id.empty() || w.assignment_id == reported) return std::string();
+  if (m_->Now() - w.held_since < grace) return std::string();
+  std::string held = std::move(w.assignment_id);
+  w.assignment_id.clear();
+  w.held_since = absl::InfinitePast();
+  return held;
 }
 
 void WorkerRegistry::QueueAbort(const std::string& id, const std::string& assignment_id) {
@@ -82,6 +98,7 @@ std::vector<WorkerRegistry::Lost> WorkerRegistry::MarkSilentDown() {
     w.alive = false;
     lost.push_back({id, w.assignment_id, now - w.last_seen});
     w.assignment_id.clear();
+    w.held_since = absl::InfinitePast();
   }
   return lost;
 }

@@ -1,7 +1,8 @@
 // Worker registry: who registered (capacity, data address), when each
 // worker was last heard from, liveness against `timeout`, the one
-// assignment a worker holds, and the assignment aborts waiting to be sent
-// with its next heartbeat. Knows nothing of jobs or stages.
+// assignment a worker holds (and since when), and the assignment aborts
+// waiting to be sent with its next heartbeat. Knows nothing of jobs or
+// stages.
 //
 // A worker is alive from Register() until MarkSilentDown() finds it silent
 // for `timeout` or longer; a down worker stays listed (its gauges read 0)
@@ -29,6 +30,8 @@ class WorkerRegistry {
     v1::RegisterRequest info;
     absl::Time last_seen;
     std::string assignment_id;  // empty when idle
+    // When assignment_id was handed out (InfinitePast when idle).
+    absl::Time held_since = absl::InfinitePast();
     bool alive = true;
   };
   // A worker MarkSilentDown() just marked down.
@@ -55,12 +58,20 @@ class WorkerRegistry {
   // Whether the worker's data listener takes NCCL streams; false when unknown.
   bool AcceptsNccl(const std::string& id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
 
-  // The assignment a worker holds. Unknown ids are ignored; Release only
-  // clears when the worker still holds `assignment_id`.
+  // The assignment a worker holds, handed out now. Unknown ids are ignored;
+  // Release only clears when the worker still holds `assignment_id`.
   void Hold(const std::string& id, const std::string& assignment_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   void Release(const std::string& id, const std::string& assignment_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
+
+  // Heartbeat reconciliation: when live worker `id` holds an assignment
+  // other than `reported` (the one its heartbeat names; empty for none) and
+  // was handed it `grace` or longer ago, clears it and returns its id.
+  // Otherwise (it reports what it holds, is within the grace, idle, down or
+  // unknown) changes nothing and returns empty.
+  std::string TakeUnreported(const std::string& id, const std::string& reported,
+                             absl::Duration grace) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
 
   // Aborts are delivered once, by TakeAborts (the heartbeat reply).
   void QueueAbort(const std::string& id, const std::string& assignment_id)

@@ -138,6 +138,7 @@ TEST_F(RecoveryTest, SqliteStoreSurvivesAClosedDatabase) {
     pr.set_worker_id(w);
     s0 = s.Poll(pr)->assignment();
     v1::BlockReport b;
+    b.set_worker_id(w);
     b.set_assignment_id(s0.assignment_id());
     b.set_block(0);
     ASSERT_TRUE(s.Block(b).ok());

@@ -1,13 +1,17 @@
 // The scheduler without gRPC, on a fake clock (no sleeps): workers register
 // and poll, stages are handed out per schedule, routes decide where
 // activations stream (or "self"), the pipelined schedule's early route, a
-// lost worker's stage is released and resumed elsewhere, and a job runs
-// through FINALIZE to SUCCEEDED with its events recorded.
+// lost worker's stage is released and resumed elsewhere, a job runs
+// through FINALIZE to SUCCEEDED with its events recorded, reports from a
+// worker that does not hold the assignment are refused, and ListJobs takes
+// only the page tokens it issued.
 #include "coordinator/scheduler.h"
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/coordinator/scheduler_fixture.h"
 
@@ -224,6 +228,93 @@ TEST_F(SchedulerTest, AssignmentIdsAreUnguessable) {
     EXPECT_EQ(id[id.size() - 33], '-') << id;
   }
   EXPECT_NE(ia.substr(ia.size() - 32), ib.substr(ib.size() - 32));
+}
+
+// Only the worker holding an assignment is believed: FinishStage,
+// BlockReport, ProgressReport and GetRoute from another registered worker
+// are refused, change nothing and do not use the assignment up; the holder
+// then finishes as usual.
+TEST_F(SchedulerTest, ReportsFromAWorkerThatDoesNotHoldTheAssignmentAreRefused) {
+  std::string a = AddWorker("127.0.0.1:1001"), b = AddWorker("127.0.0.1:1002");
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL));
+  v1::Assignment s0 = Poll(a).assignment();
+  ASSERT_EQ(s0.stage_index(), 0);
+  ASSERT_EQ(GetJob(job).stages_size(), 2);
+  auto expect_refused = [&](const absl::Status& st, const char* what) {
+    EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << what << ": " << st;
+    EXPECT_NE(st.message().find(s0.assignment_id()), absl::string_view::npos) << what << ": " << st;
+    EXPECT_EQ(st.message().find(a), absl::string_view::npos) << what << " names the holder: " << st;
+  };
+  v1::StageFinished forged;
+  forged.set_worker_id(b);
+  forged.set_assignment_id(s0.assignment_id());
+  forged.set_ok(false);
+  forged.set_error("forged failure");
+  expect_refused(sched_->Finish(forged), "failed FinishStage");
+  forged.set_ok(true);
+  expect_refused(sched_->Finish(forged), "FinishStage");
+  expect_refused(ReportBlock(s0, b, 0), "BlockReport");
+  v1::ProgressReport progress;
+  progress.set_worker_id(b);
+  progress.set_assignment_id(s0.assignment_id());
+  progress.set_stage("forged-stage");
+  expect_refused(sched_->Progress(progress), "ProgressReport");
+  v1::RouteRequest route;  // would hand stage 1 to b ("self") if believed
+  route.set_worker_id(b);
+  route.set_assignment_id(s0.assignment_id());
+  expect_refused(sched_->Route(route).status(), "GetRoute");
+  forged.set_assignment_id(s0.assignment_id() + "0");
+  EXPECT_EQ(sched_->Finish(forged).code(), absl::StatusCode::kNotFound) << "unknown stays unknown";
+
+  v1::Job j = GetJob(job);
+  EXPECT_EQ(j.state(), v1::RUNNING);
+  EXPECT_EQ(j.stage(), "block-ap");
+  EXPECT_EQ(j.stages(0).state(), "running");
+  EXPECT_EQ(j.stages(0).worker_id(), a);
+  EXPECT_EQ(j.stages(1).state(), "pending");
+  EXPECT_EQ(j.blocks_done(), 0);
+  EXPECT_TRUE(base_.GetBlocks(job)->empty());
+  EXPECT_EQ(Messages(job).find("forged"), std::string::npos) << Messages(job);
+  EXPECT_FALSE(Poll(b).has_assignment()) << "stage 1 still waits for stage 0";
+
+  ASSERT_TRUE(ReportBlock(s0, a, 0).ok());
+  EXPECT_EQ(GetJob(job).blocks_done(), 1);
+  FinishOk(s0, a);
+  EXPECT_EQ(GetJob(job).stages(0).state(), "done");
+  EXPECT_EQ(Poll(b).assignment().stage_index(), 1);
+}
+
+TEST_F(SchedulerTest, ListJobsAcceptsOnlyThePageTokensItIssued) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(SubmitOk(Spec(v1::SEQUENTIAL)));
+  v1::ListJobsRequest req;
+  req.set_page_size(2);
+  absl::StatusOr<v1::ListJobsResponse> page = sched_->List(req);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->jobs_size(), 2);
+  EXPECT_EQ(page->jobs(0).id(), ids[0]);
+  EXPECT_EQ(page->jobs(1).id(), ids[1]);
+  ASSERT_FALSE(page->next_page_token().empty());
+  req.set_page_token(page->next_page_token());
+  page = sched_->List(req);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->jobs_size(), 1);
+  EXPECT_EQ(page->jobs(0).id(), ids[2]);
+  EXPECT_TRUE(page->next_page_token().empty());
+  req.set_page_token("3");  // just past the last job: an empty page
+  page = sched_->List(req);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->jobs_size(), 0);
+
+  const std::vector<std::string> bad = {"abc", "-1", " 5", "5 ", "+3", "4", "0x1", "1.0",
+                                        std::string("1\0", 2), "18446744073709551615",
+                                        "18446744073709551616", "99999999999999999999999999"};
+  for (const std::string& token : bad) {
+    req.set_page_token(token);
+    absl::Status st = sched_->List(req).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << "'" << token << "': " << st;
+    EXPECT_EQ(st.message(), "page_token: not a token this coordinator issued") << st;
+  }
 }
 
 }  // namespace

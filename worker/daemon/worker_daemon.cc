@@ -8,6 +8,7 @@
 #include <prometheus/registry.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -138,6 +139,39 @@ struct WorkerDaemon::Impl {
     (stub.get()->*fn)(&ctx, req, &ack);
   }
 
+  // Sends a report that must not be lost (a packed block, the end of an
+  // assignment) until the coordinator answers: retried with backoff (up to
+  // 5 s) while the coordinator is unreachable, for about 2 minutes while it
+  // answers with an internal failure; given up on a definite answer (OK, or
+  // a refusal such as NOT_FOUND for an assignment it no longer knows) or
+  // when the daemon stops. Returns the last status.
+  template <typename Req>
+  grpc::Status SendReliably(
+      grpc::Status (v1::Cluster::Stub::*fn)(grpc::ClientContext*, const Req&, v1::Ack*),
+      const Req& req, const char* what) {
+    auto backoff = std::chrono::milliseconds(250);
+    for (int attempt = 1;; ++attempt) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      v1::Ack ack;
+      grpc::Status st = (stub.get()->*fn)(&ctx, req, &ack);
+      const grpc::StatusCode c = st.error_code();
+      // Unreachable: retried for as long as it takes (a coordinator
+      // restarting). A coordinator-side failure: retried a few minutes.
+      const bool unreachable =
+          c == grpc::StatusCode::UNAVAILABLE || c == grpc::StatusCode::DEADLINE_EXCEEDED;
+      const bool failing = c == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                           c == grpc::StatusCode::UNKNOWN || c == grpc::StatusCode::INTERNAL;
+      if (stop || !(unreachable || (failing && attempt < 30))) return st;
+      if (attempt % 10 == 1) {
+        fprintf(stderr, "eqat-worker: %s not acknowledged (%s); retrying\n", what,
+                st.error_message().c_str());
+      }
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+  }
+
   void Progress(const v1::Assignment& a, const std::string& stage, int block, int64_t step,
                 int64_t total, double loss, double step_s, double tok_s) {
     v1::ProgressReport r;
@@ -159,12 +193,10 @@ struct WorkerDaemon::Impl {
       CheckAbort();
       auto r = transport->Accept(absl::Seconds(1));
       if (r.ok()) return std::move(*r);
-      if (r.status().code() != absl::StatusCode::kDeadlineExceeded &&
-          r.status().code() != absl::StatusCode::kDataLoss &&
-          r.status().code() != absl::StatusCode::kFailedPrecondition) {
-        // A stray or foreign connection (bad hello / version) is ignored.
-        return r.status();
-      }
+      // Strays (port scans, silent or foreign clients) are dropped inside
+      // Accept (tcp_transport.h); anything but a timeout means the listener
+      // itself failed.
+      if (r.status().code() != absl::StatusCode::kDeadlineExceeded) return r.status();
     }
   }
 
@@ -369,7 +401,8 @@ struct WorkerDaemon::Impl {
         blocks_done->Increment();
         if (!std::isnan(br.train_loss)) block_loss->Add({{"kind", "train"}}).Set(br.train_loss);
         if (!std::isnan(br.val_loss)) block_loss->Add({{"kind", "val"}}).Set(br.val_loss);
-        Send(&v1::Cluster::Stub::ReportBlock, rep);
+        // The block's checksum lives only in this report: it must arrive.
+        SendReliably(&v1::Cluster::Stub::ReportBlock, rep, "block report");
       };
       ASSIGN_OR_RETURN(StageActivations out, RunBlockStage(r, std::move(in)));
       feed.reset();
@@ -423,6 +456,7 @@ struct WorkerDaemon::Impl {
   absl::StatusOr<v1::JobResult> RunFinalizeAssignment(const v1::Assignment& a, torch::Device device) {
     const v1::JobSpec& s = a.spec();
     FinalizeRequest r = FinalizeRequestFor(s, a.job_dir(), StageResources{device, {}});
+    r.commit_id = a.job_id();  // a retried finalize may replace its own output (job_dir/commit)
     r.block_checksums = {a.block_checksums().begin(), a.block_checksums().end()};
     r.e2e_options.on_step = [&](int64_t step, int64_t total, double loss) {
       CheckAbort();
@@ -439,9 +473,9 @@ struct WorkerDaemon::Impl {
     res.set_ppl(fr.ppl);
     res.set_block_ap_ppl(fr.block_ap_ppl);
     res.set_eval_windows(fr.eval_windows);
-    // The per-job scratch folder is no longer needed.
-    std::error_code ec;
-    std::filesystem::remove_all(a.job_dir(), ec);
+    // The job folder (its packed blocks) is removed only once the
+    // coordinator has acknowledged this result (Execute): until then a
+    // retried finalize still needs the blocks.
     return res;
   }
 
@@ -479,7 +513,18 @@ struct WorkerDaemon::Impl {
       fprintf(stderr, "eqat-worker: %s failed: %s\n", a.assignment_id().c_str(),
               std::string(st.message()).c_str());
     }
-    Send(&v1::Cluster::Stub::FinishStage, fin);
+    // Heartbeats keep naming the assignment until its end is acknowledged,
+    // so the coordinator does not hand it to another worker meanwhile.
+    grpc::Status acked = SendReliably(&v1::Cluster::Stub::FinishStage, fin, "FinishStage");
+    if (!acked.ok()) {
+      fprintf(stderr, "eqat-worker: FinishStage for %s refused: %s\n", a.assignment_id().c_str(),
+              acked.error_message().c_str());
+    }
+    if (acked.ok() && st.ok() && a.kind() == v1::FINALIZE) {
+      // The job succeeded: its scratch folder is no longer needed.
+      std::error_code ec;
+      std::filesystem::remove_all(a.job_dir(), ec);
+    }
     absl::MutexLock l(&mu);
     current.clear();
   }

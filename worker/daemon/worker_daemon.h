@@ -8,6 +8,12 @@
 //   FINALIZE  assemble, E2E-QP, write the output folder, evaluate
 // Serves Prometheus metrics. Every error ends the assignment with
 // FinishStage(ok=false, message); the process keeps serving.
+// Delivery: block reports and FinishStage are retried until the coordinator
+// answers, and heartbeats keep naming the assignment until its FinishStage
+// is acknowledged. A finalize's job folder (the packed blocks) is removed
+// only after its success is acknowledged; it records the job id in the job
+// folder before committing the output, so that a retried finalize replaces
+// its own commit.
 // Thread-safety: Run() owns the daemon; Stop() may be called from any thread.
 #ifndef EQAT_WORKER_DAEMON_WORKER_DAEMON_H_
 #define EQAT_WORKER_DAEMON_WORKER_DAEMON_H_

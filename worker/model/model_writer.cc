@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
@@ -214,12 +215,22 @@ absl::Status WriteInto(const LlamaModel& model, const std::string& source_dir,
 
 }  // namespace
 
+bool HoldsCommit(const std::string& marker, const std::string& commit_id) {
+  if (marker.empty() || commit_id.empty()) return false;
+  absl::StatusOr<std::string> text = ReadFile(marker);
+  return text.ok() && *text == commit_id;
+}
+
 absl::Status WriteModelFolder(const LlamaModel& model, const std::string& source_dir,
                               const std::string& out_dir, const WriteOptions& o) {
-  RETURN_IF_ERROR(CheckOutputDir(out_dir, o.overwrite));
+  const bool marked = !o.commit_marker.empty() && !o.commit_id.empty();
+  const bool own = HoldsCommit(o.commit_marker, o.commit_id);
+  RETURN_IF_ERROR(CheckOutputDir(out_dir, o.overwrite || own));
   RETURN_IF_ERROR(CheckOutputNotSource(out_dir, source_dir));
   std::string clean = CleanPath(out_dir);
-  std::string tmp = absl::StrCat(clean, ".tmp-", getpid());
+  // Unique per writer, also across hosts that share the folder (pids repeat).
+  std::random_device rd;
+  std::string tmp = absl::StrCat(clean, ".tmp-", getpid(), "-", absl::Hex(rd(), absl::kZeroPad8));
   RETURN_IF_ERROR(RemoveAll(tmp));
   RETURN_IF_ERROR(MakeDirs(tmp));
   absl::Status st;
@@ -232,11 +243,22 @@ absl::Status WriteModelFolder(const LlamaModel& model, const std::string& source
     RemoveAll(tmp).IgnoreError();
     return st;
   }
+  if (marked) {
+    // Recorded before out_dir is touched: a retry after a crash from here
+    // on knows the folder for its own.
+    absl::Status m = WriteFileAtomic(o.commit_marker, o.commit_id);
+    if (!m.ok()) {
+      RemoveAll(tmp).IgnoreError();
+      return m;
+    }
+  }
   if (PathExists(clean)) RETURN_IF_ERROR(RemoveAll(clean));
   std::error_code ec;
   fs::rename(tmp, clean, ec);
   if (ec) {
     RemoveAll(tmp).IgnoreError();
+    // Another instance of the same job committed between our removal and rename.
+    if (marked && PathExists(clean)) return absl::OkStatus();
     return absl::PermissionDeniedError(absl::StrCat("out: cannot rename into place: ", ec.message()));
   }
   return absl::OkStatus();

@@ -18,6 +18,13 @@
 // Atomicity: everything is written into a sibling temp folder which is
 // renamed onto `out_dir` only when complete; on any error the temp folder is
 // removed and `out_dir` is untouched.
+// Idempotent commit: with a commit marker (a file outside `out_dir`, e.g.
+// in the job's work folder), the commit id is written there before
+// `out_dir` is replaced. When the marker already holds the same id, an
+// existing `out_dir` is this job's own earlier commit (a finalize retried
+// after a crash or a lost message) and is replaced even without
+// `overwrite`; a rename that loses a race to it counts as done. The output
+// folder itself is the same with or without a marker.
 // Thread-safety: reads the model only.
 #ifndef EQAT_WORKER_MODEL_MODEL_WRITER_H_
 #define EQAT_WORKER_MODEL_MODEL_WRITER_H_
@@ -40,7 +47,13 @@ struct WriteOptions {
   kernels::ZerosFormat zeros = kernels::ZerosFormat::kV2;  // gptq only
   bool overwrite = false;   // replace a non-empty out_dir
   Json summary;             // written as eqat.json when not null
+  // See "Idempotent commit" above; both empty: no marker (local runs).
+  std::string commit_marker;
+  std::string commit_id;    // the job whose output this is (the cluster's job id)
 };
+
+// True when the file `marker` holds exactly `commit_id` (both non-empty).
+bool HoldsCommit(const std::string& marker, const std::string& commit_id);
 
 // CheckOutputDir / CheckOutputNotSource: common/output_dir.h.
 absl::Status WriteModelFolder(const LlamaModel& model, const std::string& source_dir,

@@ -95,6 +95,10 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
   wo.zeros = r.zeros;
   wo.overwrite = r.overwrite;
   wo.summary = summary;
+  if (!r.commit_id.empty()) {
+    wo.commit_marker = JoinPath(r.job_dir, "commit");
+    wo.commit_id = r.commit_id;
+  }
   RETURN_IF_ERROR(WriteModelFolder(*model, r.model_dir, r.output_dir, wo));
   const std::string adapter_dir = JoinPath(r.output_dir, kAdapterSubdir);
   if (lora) {

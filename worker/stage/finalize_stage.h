@@ -55,6 +55,10 @@ struct FinalizeRequest {
   OutputFormat format = OutputFormat::kGptq;
   kernels::ZerosFormat zeros = kernels::ZerosFormat::kV2;  // gptq only
   bool overwrite = false;
+  // The job's id in the cluster: recorded in job_dir/commit before the
+  // output is replaced, so that a retried finalize may replace its own
+  // earlier commit (model_writer.h "Idempotent commit"); empty for local runs.
+  std::string commit_id;
   Json summary;                  // written as eqat.json
   std::function<void(const std::string& stage)> on_stage;  // "e2e-qp", "write", "eval"
 };

@@ -47,11 +47,17 @@ struct TensorFrame {
 };
 
 struct TransportOptions {
-  // Connect / accept handshake limit, and how long a Send (or a frame already
-  // half received) may go without progress before the peer counts as
+  // Connect + handshake limit of a sender, and how long a Send (or a frame
+  // already half received) may go without progress before the peer counts as
   // stalled: Send then fails with DeadlineExceeded and the stream is broken.
   // Must exceed the longest pause of the consuming stage.
   absl::Duration timeout = absl::Minutes(5);
+  // TCP listener only: an accepted connection must deliver its whole hello
+  // within this, or it is closed as a stray (port scan, silent or foreign
+  // client) and the listener keeps waiting for a real sender. A real sender
+  // writes its hello right after connecting, so one round trip suffices;
+  // short keeps strays cheap. > 0 (checked by TcpActivationListener::Create).
+  absl::Duration hello_timeout = absl::Seconds(5);
   // Receiver-side buffer: frames queued but not yet returned by Recv. >= 1.
   int max_buffered_frames = 4;
   // Same buffer in payload bytes; a single larger frame is still admitted

@@ -76,7 +76,7 @@ absl::Status SetNonBlocking(int fd) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<short> WaitFd(int fd, short events, absl::Duration timeout) {
+absl::StatusOr<int> PollFds(pollfd* fds, size_t n, absl::Duration timeout) {
   const bool forever = timeout == absl::InfiniteDuration();
   const absl::Time deadline = forever ? absl::InfiniteFuture() : absl::Now() + timeout;
   while (true) {
@@ -90,12 +90,18 @@ absl::StatusOr<short> WaitFd(int fd, short events, absl::Duration timeout) {
                                                 int64_t{1} << 30));
       }
     }
-    pollfd p{fd, events, 0};
-    const int rc = ::poll(&p, 1, ms);
-    if (rc > 0) return p.revents;
+    const int rc = ::poll(fds, static_cast<nfds_t>(n), ms);
+    if (rc > 0 || (rc == 0 && ms == 0)) return rc;
     if (rc < 0 && errno != EINTR) return ErrnoStatus("poll", errno);
-    if (rc == 0 && ms == 0) return absl::DeadlineExceededError("socket timed out");
   }
+}
+
+absl::StatusOr<short> WaitFd(int fd, short events, absl::Duration timeout) {
+  pollfd p{fd, events, 0};
+  absl::StatusOr<int> ready = PollFds(&p, 1, timeout);
+  if (!ready.ok()) return ready.status();
+  if (*ready == 0) return absl::DeadlineExceededError("socket timed out");
+  return p.revents;
 }
 
 absl::Status CheckPeerOpen(int fd) {
@@ -148,14 +154,14 @@ absl::Status WriteFull(int fd, std::vector<iovec> iov, absl::Duration idle_timeo
   return absl::OkStatus();
 }
 
-absl::Status ReadFull(int fd, void* buf, size_t n, absl::Duration idle_timeout, bool* eof) {
+absl::StatusOr<size_t> ReadAvailable(int fd, void* buf, size_t n, bool* eof) {
   *eof = false;
   char* p = static_cast<char*>(buf);
-  while (n > 0) {
-    const ssize_t r = ::recv(fd, p, std::min<size_t>(n, size_t{1} << 30), MSG_DONTWAIT);
+  size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::recv(fd, p + got, std::min<size_t>(n - got, size_t{1} << 30), MSG_DONTWAIT);
     if (r > 0) {
-      p += r;
-      n -= static_cast<size_t>(r);
+      got += static_cast<size_t>(r);
       continue;
     }
     if (r == 0) {
@@ -163,11 +169,23 @@ absl::Status ReadFull(int fd, void* buf, size_t n, absl::Duration idle_timeout, 
       return absl::UnavailableError("connection closed by the peer");
     }
     if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return ErrnoStatus("recv", errno);
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    return ErrnoStatus("recv", errno);
+  }
+  return got;
+}
+
+absl::Status ReadFull(int fd, void* buf, size_t n, absl::Duration idle_timeout, bool* eof) {
+  char* p = static_cast<char*>(buf);
+  while (true) {
+    absl::StatusOr<size_t> got = ReadAvailable(fd, p, n, eof);
+    if (!got.ok()) return got.status();
+    p += *got;
+    n -= *got;
+    if (n == 0) return absl::OkStatus();
     auto revents = WaitFd(fd, POLLIN, idle_timeout);
     if (!revents.ok()) return revents.status();
   }
-  return absl::OkStatus();
 }
 
 }  // namespace eqat::socket_io

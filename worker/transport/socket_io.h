@@ -1,10 +1,13 @@
 // POSIX socket helpers for the TCP transport: address parsing, an owning fd,
-// and full reads/writes on non-blocking sockets with poll()-based timeouts
-// that restart whenever bytes move. Internal to worker/transport.
+// full reads/writes on non-blocking sockets with poll()-based timeouts that
+// restart whenever bytes move, and the non-blocking pieces (poll over many
+// fds, read what has arrived) a listener needs to serve several half-open
+// connections at once. Internal to worker/transport.
 // Thread-safety: stateless functions; a UniqueFd is owned by one object.
 #ifndef EQAT_WORKER_TRANSPORT_SOCKET_IO_H_
 #define EQAT_WORKER_TRANSPORT_SOCKET_IO_H_
 
+#include <poll.h>
 #include <sys/uio.h>
 
 #include <cstddef>
@@ -50,6 +53,17 @@ absl::Status SetNonBlocking(int fd);
 // Waits for `events` on `fd` up to `timeout` (InfiniteDuration: forever).
 // Returns the revents; DeadlineExceeded on timeout.
 absl::StatusOr<short> WaitFd(int fd, short events, absl::Duration timeout);
+
+// poll() over `fds[0..n)`: waits up to `timeout` (InfiniteDuration: forever;
+// <= 0: no wait) until one of them has one of its events, and sets every
+// revents. Returns how many are ready, 0 when the timeout passed (not an
+// error). Restarts after EINTR without extending the timeout.
+absl::StatusOr<int> PollFds(pollfd* fds, size_t n, absl::Duration timeout);
+
+// Reads up to `n` bytes that have already arrived, without waiting. Returns
+// how many (0: none yet); Unavailable on reset or end of file (`*eof` set
+// then), in which case bytes read by this call are not reported.
+absl::StatusOr<size_t> ReadAvailable(int fd, void* buf, size_t n, bool* eof);
 
 // Writes every byte of `iov` (modified). Fails with DeadlineExceeded when no
 // byte could be written for `idle_timeout`, Unavailable when the peer closed

@@ -206,13 +206,67 @@ class TcpReceiver : public ActivationReceiver {
   std::thread reader_;  // last: starts after the members above exist
 };
 
+// Answers the complete sender `hello` received on `fd`. The receiver of its
+// stream; FailedPrecondition (after telling the sender) for another protocol
+// version, or the reply's write error. `fd` is closed on error.
+absl::StatusOr<std::unique_ptr<ActivationReceiver>> FinishHandshake(UniqueFd fd, const char* hello,
+                                                                    const TransportOptions& o) {
+  ConfigureConnected(fd.get(), o);
+  const uint32_t version = GetWord(hello + 8);
+  const bool compatible = version == kTcpProtocolVersion;
+  char reply[kTcpHelloBytes];
+  PutHello(reply, kTcpReceiverHelloMagic, compatible ? 0 : 1);
+  // A fresh socket's send buffer takes 16 bytes at once: this does not wait.
+  RETURN_IF_ERROR(socket_io::WriteFull(fd.get(), {iovec{reply, sizeof(reply)}}, o.hello_timeout));
+  if (!compatible) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "activation sender speaks protocol ", version, ", this receiver ", kTcpProtocolVersion));
+  }
+  return std::unique_ptr<ActivationReceiver>(new TcpReceiver(std::move(fd), o));
+}
+
+// accept() errors that are an already failed connection, not the listener's:
+// Linux reports a connection's pending network error there.
+bool IsFailedConnection(int err) {
+  switch (err) {
+    case ECONNABORTED:
+    case EPROTO:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
+
+namespace tcp_internal {
+
+struct PendingHello {
+  UniqueFd fd;
+  absl::Time deadline;            // dropped as silent after this
+  char hello[kTcpHelloBytes] = {};
+  size_t have = 0;                // bytes of `hello` received so far
+};
+
+}  // namespace tcp_internal
+
+using tcp_internal::PendingHello;
 
 // ---- listener ----
 
 absl::StatusOr<std::unique_ptr<TcpActivationListener>> TcpActivationListener::Create(
     const std::string& address, const TransportOptions& options) {
   RETURN_IF_ERROR(ValidateTransportOptions(options));
+  if (options.hello_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("transport hello_timeout must be positive");
+  }
   ASSIGN_OR_RETURN(AddrInfoPtr ai, Resolve(address));
   absl::Status last = absl::UnavailableError(absl::StrCat("cannot listen on ", address));
   for (addrinfo* a = ai.get(); a != nullptr; a = a->ai_next) {
@@ -227,7 +281,7 @@ absl::StatusOr<std::unique_ptr<TcpActivationListener>> TcpActivationListener::Cr
       last = socket_io::ErrnoStatus(absl::StrCat("bind ", address), errno);
       continue;
     }
-    if (::listen(fd.get(), 16) != 0) {
+    if (::listen(fd.get(), SOMAXCONN) != 0) {
       last = socket_io::ErrnoStatus(absl::StrCat("listen ", address), errno);
       continue;
     }
@@ -246,39 +300,94 @@ absl::StatusOr<std::unique_ptr<TcpActivationListener>> TcpActivationListener::Cr
   return last;
 }
 
+TcpActivationListener::TcpActivationListener(int fd, int port, const TransportOptions& options)
+    : fd_(fd), port_(port), options_(options) {}
+
 TcpActivationListener::~TcpActivationListener() { ::close(fd_); }
 
 absl::StatusOr<std::unique_ptr<ActivationReceiver>> TcpActivationListener::Accept(
     absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   const absl::Time deadline = absl::Now() + std::max(timeout, absl::ZeroDuration());
-  UniqueFd conn;
+  std::vector<pollfd> fds;
   while (true) {
-    auto revents = socket_io::WaitFd(fd_, POLLIN, deadline - absl::Now());
-    if (!revents.ok()) {
-      if (absl::IsDeadlineExceeded(revents.status())) {
-        return absl::DeadlineExceededError("no activation sender connected within the timeout");
+    // Sleep until a connection or hello bytes arrive, a hello is overdue, or
+    // the caller's deadline. fds[0] is the listener, fds[i + 1] pending_[i].
+    absl::Time wake = deadline;
+    fds.assign(1, pollfd{fd_, POLLIN, 0});
+    for (const PendingHello& p : pending_) {
+      wake = std::min(wake, p.deadline);
+      fds.push_back(pollfd{p.fd.get(), POLLIN, 0});
+    }
+    RETURN_IF_ERROR(socket_io::PollFds(fds.data(), fds.size(),
+                                       std::max(wake - absl::Now(), absl::ZeroDuration()))
+                        .status());
+    // Hello bytes before the overdue check, so a hello that is in counts.
+    // Backwards: removing pending_[i] leaves pending_[0..i) matched to fds.
+    for (size_t i = pending_.size(); i-- > 0;) {
+      if (fds[i + 1].revents == 0) continue;
+      if (std::unique_ptr<ActivationReceiver> receiver = AdvanceHello(i)) return receiver;
+    }
+    const absl::Time now = absl::Now();
+    for (size_t i = pending_.size(); i-- > 0;) {
+      if (pending_[i].deadline <= now) DropPending(i);
+    }
+    // One new connection per pass: hellos already in are read before the
+    // next stray can push anything out. Its hello is often there already.
+    if (fds[0].revents != 0) {
+      ASSIGN_OR_RETURN(const bool accepted, AcceptOne());
+      if (accepted) {
+        if (std::unique_ptr<ActivationReceiver> receiver = AdvanceHello(pending_.size() - 1)) {
+          return receiver;
+        }
       }
-      return revents.status();
     }
-    conn = UniqueFd(::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-    if (conn.get() >= 0) break;
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
-      return socket_io::ErrnoStatus("accept", errno);
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError("no activation sender connected within the timeout");
     }
   }
-  ConfigureConnected(conn.get(), options_);
-  uint32_t version = 0, word = 0;
-  RETURN_IF_ERROR(ReadHello(conn.get(), kTcpSenderHelloMagic, options_.timeout, &version, &word));
-  char reply[kTcpHelloBytes];
-  const bool compatible = version == kTcpProtocolVersion;
-  PutHello(reply, kTcpReceiverHelloMagic, compatible ? 0 : 1);
-  RETURN_IF_ERROR(socket_io::WriteFull(conn.get(), {iovec{reply, sizeof(reply)}}, options_.timeout));
-  if (!compatible) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "activation sender speaks protocol ", version, ", this receiver ", kTcpProtocolVersion));
+}
+
+absl::StatusOr<bool> TcpActivationListener::AcceptOne() {
+  UniqueFd conn(::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  if (conn.get() < 0) {
+    const int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return false;
+    if (!IsFailedConnection(err)) return socket_io::ErrnoStatus("accept", err);
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return false;
   }
-  return std::unique_ptr<ActivationReceiver>(new TcpReceiver(std::move(conn), options_));
+  if (pending_.size() >= kTcpMaxPendingHellos) DropPending(0);
+  pending_.push_back(PendingHello{std::move(conn), absl::Now() + options_.hello_timeout});
+  return true;
+}
+
+std::unique_ptr<ActivationReceiver> TcpActivationListener::AdvanceHello(size_t i) {
+  PendingHello& p = pending_[i];
+  bool eof = false;
+  absl::StatusOr<size_t> got =
+      socket_io::ReadAvailable(p.fd.get(), p.hello + p.have, kTcpHelloBytes - p.have, &eof);
+  if (got.ok()) p.have += *got;
+  // Garbage is told apart by its first byte that differs from the magic.
+  if (!got.ok() || std::memcmp(p.hello, kTcpSenderHelloMagic, std::min<size_t>(p.have, 8)) != 0) {
+    DropPending(i);
+    return nullptr;
+  }
+  if (p.have < kTcpHelloBytes) return nullptr;  // the rest is still due
+  char hello[kTcpHelloBytes];
+  std::memcpy(hello, p.hello, sizeof(hello));
+  UniqueFd fd = std::move(p.fd);
+  pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+  absl::StatusOr<std::unique_ptr<ActivationReceiver>> receiver =
+      FinishHandshake(std::move(fd), hello, options_);
+  if (receiver.ok()) return std::move(*receiver);
+  dropped_.fetch_add(1, std::memory_order_relaxed);  // other version, or gone
+  return nullptr;
+}
+
+void TcpActivationListener::DropPending(size_t i) {
+  pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));  // closes it
+  dropped_.fetch_add(1, std::memory_order_relaxed);
 }
 
 // ---- sender ----

@@ -7,6 +7,15 @@
 // nothing flows back. A bare end-of-stream frame ends the stream; closing
 // the connection without it reads as a dead sender (Unavailable).
 //
+// Strays: whatever else connects to a listener (port scans, health checks,
+// silent or foreign clients) costs it one of kTcpMaxPendingHellos pending
+// slots for at most options.hello_timeout, and never fails Accept or holds
+// up a real sender:
+// the listener reads the hellos of all pending connections side by side
+// (one poll() over them and the listening socket) and closes each that
+// closes, sends bytes other than a sender hello, speaks another protocol
+// version (after answering it with a rejection) or stays silent too long.
+//
 // Flow control: the receiver's reader thread queues at most
 // max_buffered_frames / max_buffered_bytes frames and stops reading the socket
 // when the queue is full, so TCP's window pushes back on the sender, whose
@@ -19,9 +28,12 @@
 #ifndef EQAT_WORKER_TRANSPORT_TCP_TRANSPORT_H_
 #define EQAT_WORKER_TRANSPORT_TCP_TRANSPORT_H_
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -35,33 +47,64 @@ inline constexpr char kTcpSenderHelloMagic[] = "EQATACTS";    // 8 bytes on the 
 inline constexpr char kTcpReceiverHelloMagic[] = "EQATACTR";  // 8 bytes on the wire
 inline constexpr uint32_t kTcpProtocolVersion = 1;
 inline constexpr size_t kTcpHelloBytes = 16;
+// Accepted connections whose hello is still due, at most; a new connection
+// beyond it pushes out (drops) the oldest, which has been silent longest.
+inline constexpr size_t kTcpMaxPendingHellos = 64;
+
+namespace tcp_internal {
+struct PendingHello;  // an accepted connection awaiting its hello (tcp_transport.cc)
+}  // namespace tcp_internal
 
 class TcpActivationListener {
  public:
-  // Listens on `address` ("127.0.0.1:0" picks a free port). Options apply to
-  // every accepted receiver. Errors: InvalidArgument (address, options),
-  // Unavailable (port in use, bind/listen failure), PermissionDenied.
+  // Listens on `address` ("127.0.0.1:0" picks a free port) with a SOMAXCONN
+  // backlog. Options apply to every accepted receiver. Errors:
+  // InvalidArgument (address, options), Unavailable (port in use, bind/listen
+  // failure), PermissionDenied.
   static absl::StatusOr<std::unique_ptr<TcpActivationListener>> Create(
       const std::string& address, const TransportOptions& options = {});
+  // Closes the listening socket and every connection still awaiting a hello.
   ~TcpActivationListener();
   TcpActivationListener(const TcpActivationListener&) = delete;
   TcpActivationListener& operator=(const TcpActivationListener&) = delete;
 
   int port() const { return port_; }
 
-  // Waits up to `timeout` for one sender and completes its handshake (itself
-  // bounded by options.timeout). Errors: DeadlineExceeded (no sender),
-  // DataLoss (not our hello), FailedPrecondition (protocol version mismatch),
-  // Unavailable (the connection failed). The listener stays usable.
+  // Waits up to `timeout` (<= 0: only what is ready now) for one sender whose
+  // hello is valid, answers it, and returns the receiver of its stream.
+  // Strays (see the top of this file) are closed, counted in
+  // dropped_connections(), and the wait goes on: they never make Accept fail
+  // and a real sender is returned as soon as its hello is in. A connection
+  // still awaiting its hello when Accept returns stays pending for the next
+  // call (its options.hello_timeout keeps running, but a hello that has
+  // arrived by the next call is always read first). Errors: DeadlineExceeded
+  // (no sender in time); ResourceExhausted / Unavailable only when the
+  // listening socket itself fails (e.g. out of file descriptors). The
+  // listener stays usable. Calls are serialized.
   absl::StatusOr<std::unique_ptr<ActivationReceiver>> Accept(absl::Duration timeout);
 
+  // Connections closed as strays since Create. Thread-safe; never blocks.
+  int64_t dropped_connections() const { return dropped_.load(std::memory_order_relaxed); }
+
  private:
-  TcpActivationListener(int fd, int port, const TransportOptions& options)
-      : fd_(fd), port_(port), options_(options) {}
+  TcpActivationListener(int fd, int port, const TransportOptions& options);
+  // Takes one connection off the backlog into pending_; false when there was
+  // none after all (or it had already failed: counted as dropped).
+  absl::StatusOr<bool> AcceptOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads what has arrived of pending_[i]'s hello. Once it is complete and
+  // answered, removes it and returns its receiver; a stray is removed,
+  // closed and counted; otherwise it stays and the result is null.
+  std::unique_ptr<ActivationReceiver> AdvanceHello(size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Closes pending_[i] as a stray.
+  void DropPending(size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const int fd_;
   const int port_;
   const TransportOptions options_;
   absl::Mutex mu_;  // serializes Accept
+  // Oldest first; at most kTcpMaxPendingHellos.
+  std::vector<tcp_internal::PendingHello> pending_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> dropped_{0};
 };
 
 class TcpActivationSender : public ActivationSender {

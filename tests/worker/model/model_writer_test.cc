@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "common/file_util.h"
 #include "common/json.h"
 #include "common/safetensors.h"
@@ -209,7 +211,50 @@ TEST(ModelWriterTest, RefusesNonEmptyOutAndLeavesNothingOnFailure) {
   std::string out2 = FreshDir("fail");
   EXPECT_FALSE(WriteModelFolder(**model, testing::StoriesDir(), out2, WriteOptions{}).ok());
   EXPECT_FALSE(PathExists(out2));
-  EXPECT_FALSE(PathExists(out2 + ".tmp-" + std::to_string(getpid())));
+  const std::string tmp_prefix = std::filesystem::path(out2).filename().string() + ".tmp-";
+  for (const auto& e : std::filesystem::directory_iterator(::testing::TempDir())) {
+    EXPECT_NE(e.path().filename().string().rfind(tmp_prefix, 0), 0u) << e.path();
+  }
+}
+
+// A finalize retried after a crash or a lost message finds its own output:
+// the commit marker (outside the output) lets it replace that folder
+// without --overwrite, and only that folder; the folder itself is the same
+// as without a marker.
+TEST(ModelWriterTest, CommitMarkerMakesARetriedWriteIdempotent) {
+  auto q = QuantizedStories(4);
+  std::string out = FreshDir("commit");
+  std::string plain = FreshDir("commit_plain");
+  std::string work = FreshDir("commit_work");
+  ASSERT_TRUE(MakeDirs(work).ok());
+  WriteOptions o;
+  o.summary = Json{{"method", "rtn"}};
+  WriteOptions marked = o;
+  marked.commit_marker = work + "/commit";
+  marked.commit_id = "job-000042";
+  ASSERT_TRUE(WriteModelFolder(*q, testing::StoriesDir(), out, marked).ok());
+  ASSERT_TRUE(WriteModelFolder(*q, testing::StoriesDir(), plain, o).ok());
+  EXPECT_EQ(*ReadFile(marked.commit_marker), "job-000042");
+  EXPECT_TRUE(HoldsCommit(marked.commit_marker, "job-000042"));
+  EXPECT_FALSE(HoldsCommit(marked.commit_marker, "job-000043"));
+  EXPECT_FALSE(HoldsCommit(marked.commit_marker, ""));
+  for (const char* f : {"config.json", "model.safetensors", "eqat.json"}) {
+    EXPECT_EQ(*ReadFile(out + "/" + f), *ReadFile(plain + "/" + f)) << f;
+  }
+  // The same job again: replaced (a file left in the old folder is gone).
+  ASSERT_TRUE(WriteFileAtomic(out + "/stale.txt", "old").ok());
+  ASSERT_TRUE(WriteModelFolder(*q, testing::StoriesDir(), out, marked).ok());
+  EXPECT_FALSE(PathExists(out + "/stale.txt"));
+  // Another job, or no marker: refused, and the folder is untouched.
+  ASSERT_TRUE(WriteFileAtomic(out + "/stale.txt", "old").ok());
+  WriteOptions other = marked;
+  other.commit_id = "job-000043";
+  EXPECT_EQ(WriteModelFolder(*q, testing::StoriesDir(), out, other).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(WriteModelFolder(*q, testing::StoriesDir(), out, o).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(PathExists(out + "/stale.txt"));
+  EXPECT_EQ(*ReadFile(marked.commit_marker), "job-000042");
 }
 
 }  // namespace

@@ -2,11 +2,16 @@
 // implementation — inproc, TCP on 127.0.0.1, NCCL loopback (>= 1 GPU) and
 // NCCL two-rank (>= 2 GPUs); the NCCL ones skip without devices or without an
 // NCCL build. Then wire-format tests (frame codec) and TCP-only tests that
-// speak raw bytes to the listener.
+// speak raw bytes to the listener, strays (port scans, silent and foreign
+// clients) included.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include <atomic>
 #include <chrono>
@@ -492,6 +497,10 @@ TEST(TransportOptionsTest, BadOptionsAreInvalidArgument) {
   o.timeout = absl::ZeroDuration();
   EXPECT_EQ(TcpActivationSender::Connect("127.0.0.1:1", o).status().code(),
             absl::StatusCode::kInvalidArgument);
+  o = TransportOptions();
+  o.hello_timeout = absl::ZeroDuration();
+  EXPECT_EQ(TcpActivationListener::Create("127.0.0.1:0", o).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // ---- TCP: raw bytes against the listener ----
@@ -510,17 +519,47 @@ class TcpTransportTest : public ::testing::Test {
   }
   void TearDown() override {
     if (raw_ >= 0) ::close(raw_);
+    for (int fd : strays_) ::close(fd);
   }
+
+  sockaddr_in ListenerAddr() const {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(listener_->port()));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+  }
+  std::string ListenerAddress() const { return absl::StrCat("127.0.0.1:", listener_->port()); }
 
   // Connects a raw socket (no handshake yet).
   void ConnectRaw() {
     raw_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(raw_, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(listener_->port()));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(raw_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    const sockaddr_in a = ListenerAddr();
+    ASSERT_EQ(::connect(raw_, reinterpret_cast<const sockaddr*>(&a), sizeof(a)), 0);
+  }
+  // Another raw connection (closed at TearDown); -1 when it failed.
+  int Dial() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    strays_.push_back(fd);
+    const sockaddr_in a = ListenerAddr();
+    const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0;
+    EXPECT_TRUE(ok) << std::strerror(errno);
+    return ok ? fd : -1;
+  }
+  // Closes a Dial()ed connection, abortively (RST) when `reset`.
+  void HangUp(int fd, bool reset) {
+    if (reset) {
+      const linger l{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    }
+    ::close(fd);
+    strays_.erase(std::remove(strays_.begin(), strays_.end(), fd), strays_.end());
+  }
+  static void SendBytes(int fd, const std::string& bytes) {
+    ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
   }
   void WriteRaw(const void* data, size_t n) {
     ASSERT_EQ(::send(raw_, data, n, MSG_NOSIGNAL), static_cast<ssize_t>(n));
@@ -541,9 +580,24 @@ class TcpTransportTest : public ::testing::Test {
     return r.ok() ? std::move(*r) : nullptr;
   }
 
+  // Sends `frames` and Close() over `sender`; `receiver` must get them intact,
+  // then the end of stream.
+  static void ExpectStreamIntact(ActivationSender& sender, ActivationReceiver& receiver,
+                                 const std::vector<TensorFrame>& frames) {
+    for (const TensorFrame& f : frames) ASSERT_TRUE(sender.Send(f).ok());
+    ASSERT_TRUE(sender.Close().ok());
+    for (const TensorFrame& want : frames) {
+      auto got = receiver.Recv(absl::Seconds(2));
+      ASSERT_TRUE(got.ok()) << got.status();
+      ExpectSameFrame(want, *got);
+    }
+    EXPECT_EQ(receiver.Recv(absl::Seconds(1)).status().code(), absl::StatusCode::kOutOfRange);
+  }
+
   TransportOptions options_;
   std::unique_ptr<TcpActivationListener> listener_;
   int raw_ = -1;
+  std::vector<int> strays_;  // Dial()ed connections
 };
 
 TEST_F(TcpTransportTest, CorruptFrameBytesAreDataLoss) {
@@ -644,27 +698,126 @@ TEST_F(TcpTransportTest, IdleSenderIsNotAStall) {
   EXPECT_EQ(receiver->Recv(absl::Seconds(2)).status().code(), absl::StatusCode::kOutOfRange);
 }
 
-TEST_F(TcpTransportTest, BadHelloFailsAcceptButListenerStaysUsable) {
+TEST_F(TcpTransportTest, BadHelloIsDroppedAndAcceptReturnsTheNextSender) {
+  const int junk = Dial();
+  ASSERT_GE(junk, 0);
+  ASSERT_NO_FATAL_FAILURE(SendBytes(junk, "GET / HTTP/1.1\r\n\r\n"));
+  EXPECT_NE(Handshake(), nullptr);  // the same Accept drops the junk first
+  EXPECT_EQ(listener_->dropped_connections(), 1);
+  char c;
+  EXPECT_LE(::recv(junk, &c, 1, 0), 0);  // closed by the listener
+}
+
+TEST_F(TcpTransportTest, VersionMismatchIsAnsweredThenDropped) {
   ConnectRaw();
-  const char junk[] = "GET / HTTP/1.1\r\n\r\n";
-  WriteRaw(junk, sizeof(junk) - 1);
-  auto r = listener_->Accept(absl::Seconds(2));
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  const std::string hello = Hello(99);
+  WriteRaw(hello.data(), hello.size());
+  auto r = listener_->Accept(absl::Milliseconds(300));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  char reply[kTcpHelloBytes];
+  ASSERT_EQ(::recv(raw_, reply, sizeof(reply), MSG_WAITALL), static_cast<ssize_t>(sizeof(reply)));
+  EXPECT_EQ(std::string(reply, 8), std::string(kTcpReceiverHelloMagic, 8));
+  EXPECT_NE(reply[12], 0);  // rejected
+  EXPECT_EQ(::recv(raw_, reply, 1, 0), 0);  // then closed
+  EXPECT_EQ(listener_->dropped_connections(), 1);
   ::close(raw_);
   raw_ = -1;
   EXPECT_NE(Handshake(), nullptr);
 }
 
-TEST_F(TcpTransportTest, VersionMismatchIsFailedPrecondition) {
+TEST_F(TcpTransportTest, StraysAreDroppedAndARealSenderIsAcceptedAtOnce) {
+  options_.hello_timeout = absl::Seconds(3);  // the silent stray outlives the Accept
+  ASSERT_NO_FATAL_FAILURE(Listen());
+  HangUp(Dial(), /*reset=*/false);  // port scan: connect, close
+  HangUp(Dial(), /*reset=*/true);   // port scan: connect, reset
+  ASSERT_GE(Dial(), 0);             // silent, stays open
+  const int junk = Dial();
+  ASSERT_GE(junk, 0);
+  ASSERT_NO_FATAL_FAILURE(SendBytes(junk, std::string(64, '\xab')));
+  auto connecting = std::async(std::launch::async, [&] {
+    return TcpActivationSender::Connect(ListenerAddress(), options_);
+  });
+  const absl::Time t0 = absl::Now();
+  auto receiver = listener_->Accept(absl::Seconds(10));
+  ASSERT_TRUE(receiver.ok()) << receiver.status();
+  EXPECT_LT(SecondsSince(t0), 1.5);  // not held up by the silent stray's 3 s
+  auto sender = connecting.get();
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  EXPECT_GE(listener_->dropped_connections(), 2);  // the close and the junk, at least
+  ExpectStreamIntact(**sender, **receiver,
+                     {Frame("fp", 0, Sample({2, 8, 16}, torch::kFloat32, 20)),
+                      Frame("quant", 0, Sample({2, 8, 16}, torch::kBFloat16, 21))});
+}
+
+TEST_F(TcpTransportTest, OnlyStraysIsDeadlineExceededAtTheCallersDeadline) {
+  options_.hello_timeout = absl::Milliseconds(100);
+  ASSERT_NO_FATAL_FAILURE(Listen());
+  HangUp(Dial(), /*reset=*/false);  // closes before the hello
+  ASSERT_GE(Dial(), 0);             // silent
+  const int junk = Dial();          // short garbage: dropped at its first byte
+  const int partial = Dial();       // half a hello, then silence
+  ASSERT_GE(junk, 0);
+  ASSERT_GE(partial, 0);
+  ASSERT_NO_FATAL_FAILURE(SendBytes(junk, "\x16\x03\x01"));
+  ASSERT_NO_FATAL_FAILURE(SendBytes(partial, Hello().substr(0, 6)));
+  const absl::Time t0 = absl::Now();
+  auto r = listener_->Accept(absl::Milliseconds(400));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_GE(SecondsSince(t0), 0.39);
+  EXPECT_LT(SecondsSince(t0), 1.0);
+  EXPECT_EQ(listener_->dropped_connections(), 4);  // silent ones after 100 ms
+  EXPECT_NE(Handshake(), nullptr);
+}
+
+TEST_F(TcpTransportTest, HelloSplitAcrossAcceptCallsIsKept) {
   ConnectRaw();
-  const std::string hello = Hello(99);
-  WriteRaw(hello.data(), hello.size());
+  const std::string hello = Hello();
+  WriteRaw(hello.data(), 5);
+  EXPECT_EQ(listener_->Accept(absl::Milliseconds(100)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  WriteRaw(hello.data() + 5, hello.size() - 5);
   auto r = listener_->Accept(absl::Seconds(2));
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  ASSERT_TRUE(r.ok()) << r.status();
   char reply[kTcpHelloBytes];
   ASSERT_EQ(::recv(raw_, reply, sizeof(reply), MSG_WAITALL), static_cast<ssize_t>(sizeof(reply)));
   EXPECT_EQ(std::string(reply, 8), std::string(kTcpReceiverHelloMagic, 8));
-  EXPECT_NE(reply[12], 0);  // rejected
+  EXPECT_EQ(reply[12], 0);  // accepted
+  EXPECT_EQ(listener_->dropped_connections(), 0);
+}
+
+TEST_F(TcpTransportTest, ManySimultaneousConnectsQueueWithoutDelayingASender) {
+  constexpr int kStrays = 64;
+  const sockaddr_in a = ListenerAddr();
+  for (int i = 0; i < kStrays; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    strays_.push_back(fd);
+    const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a));
+    ASSERT_TRUE(rc == 0 || errno == EINPROGRESS) << std::strerror(errno);
+  }
+  // All get established while nobody accepts: the backlog holds them (a full
+  // backlog drops the SYN, and the client retries only a second later).
+  for (int fd : strays_) {
+    pollfd p{fd, POLLOUT, 0};
+    ASSERT_EQ(::poll(&p, 1, 900), 1) << "connect not established";
+    int err = 0;
+    socklen_t len = sizeof(err);
+    ASSERT_EQ(::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+    EXPECT_EQ(err, 0) << std::strerror(err);
+  }
+  auto connecting = std::async(std::launch::async, [&] {
+    return TcpActivationSender::Connect(ListenerAddress(), options_);
+  });
+  const absl::Time t0 = absl::Now();
+  auto receiver = listener_->Accept(absl::Seconds(10));
+  ASSERT_TRUE(receiver.ok()) << receiver.status();
+  EXPECT_LT(SecondsSince(t0), 1.5);
+  auto sender = connecting.get();
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  // Pending slots are bounded: the sender pushed out the oldest silent stray.
+  EXPECT_EQ(listener_->dropped_connections(),
+            std::max<int64_t>(0, kStrays + 1 - static_cast<int64_t>(kTcpMaxPendingHellos)));
+  ExpectStreamIntact(**sender, **receiver, {Frame("fp", 0, Sample({4, 16, 32}, torch::kFloat32, 22))});
 }
 
 TEST_F(TcpTransportTest, AcceptTimesOut) {
