@@ -22,7 +22,7 @@ start_cluster() {  # start_cluster N
   rm -rf "$STATE"
   "$REPO/deploy/local-cluster.sh" "$1" --build "$BUILD" --state-dir "$STATE" --base-port 23400 \
     --allowed-root "$REPO,$WORK" --worker-arg --threads=1 --no-prometheus > "$WORK/start.log" 2>&1
-  source "$STATE/cluster.env"
+  set -a; source "$STATE/cluster.env"; set +a
   sleep 3
 }
 

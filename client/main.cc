@@ -66,6 +66,10 @@ ABSL_FLAG(int64_t, e2e_batch, eqat::job_defaults::kE2eBatch, "E2E-QP micro-batch
 ABSL_FLAG(int64_t, e2e_accum, eqat::job_defaults::kE2eAccum, "E2E-QP gradient accumulation (micro-batches per step)");
 ABSL_FLAG(bool, e2e_checkpointing, false, "recompute each block in the E2E-QP backward pass (less memory)");
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "coordinator gRPC address");
+ABSL_FLAG(std::string, token_file, "", "coordinator: file with the bearer token (default: $EQAT_TOKEN, else the file $EQAT_TOKEN_FILE)");
+ABSL_FLAG(std::string, tls_ca, "", "coordinator: PEM CA of its TLS certificate (default: $EQAT_TLS_CA)");
+ABSL_FLAG(std::string, tls_server_name, "", "coordinator: name its certificate must carry, if not the address's host");
+ABSL_FLAG(bool, insecure, false, "coordinator: plaintext gRPC (a coordinator started with --insecure)");
 ABSL_FLAG(std::string, schedule, "sequential", "submit: sequential or pipelined");
 ABSL_FLAG(double, anneal_fraction, eqat::job_defaults::kAnnealFraction, "submit, pipelined: share of steps over which lambda goes 1 -> 0");
 ABSL_FLAG(int32_t, max_stages, eqat::job_defaults::kMaxStages, "submit: at most this many stages (0: one per worker)");
@@ -131,9 +135,19 @@ absl::Status DoQuantize(const eqat::ParsedArgs& a) {
 }
 
 #ifdef EQAT_WITH_SERVICE
+eqat::ConnectOptions ConnectFlags() {
+  eqat::ConnectOptions c;
+  c.coordinator = absl::GetFlag(FLAGS_coordinator);
+  c.token_file = absl::GetFlag(FLAGS_token_file);
+  c.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  c.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  c.insecure = absl::GetFlag(FLAGS_insecure);
+  return c;
+}
+
 absl::Status DoSubmit(const eqat::ParsedArgs& a) {
   eqat::SubmitOptions o;
-  o.coordinator = absl::GetFlag(FLAGS_coordinator);
+  o.connect = ConnectFlags();
   absl::StatusOr<eqat::v1::JobSpec> spec = JobSpecFlags(a);
   if (!spec.ok()) return spec.status();
   o.spec = *std::move(spec);
@@ -145,7 +159,7 @@ absl::Status DoSubmit(const eqat::ParsedArgs& a) {
 
 eqat::RemoteOptions RemoteFlags(const eqat::ParsedArgs& a) {
   eqat::RemoteOptions o;
-  o.coordinator = absl::GetFlag(FLAGS_coordinator);
+  o.connect = ConnectFlags();
   if (!a.positional.empty()) o.job = a.positional[0];
   o.state = absl::GetFlag(FLAGS_state);
   o.json = absl::GetFlag(FLAGS_json);
@@ -231,6 +245,11 @@ absl::Status DoConvert(const eqat::ParsedArgs&) {
   return eqat::RunConvert(o, std::cout);
 }
 
+#ifdef EQAT_WITH_SERVICE
+const std::set<std::string> kConnectFlags = {"coordinator", "token_file", "tls_ca",
+                                             "tls_server_name", "insecure"};
+#endif
+
 const std::map<std::string, Command>& Commands() {
   static const auto* cmds = new std::map<std::string, Command>{
       {"eval", {"perplexity of a model (fp or quantized) on a text",
@@ -241,13 +260,14 @@ const std::map<std::string, Command>& Commands() {
 #ifdef EQAT_WITH_SERVICE
       {"submit", {"submit a quantization job to a coordinator (same flags as quantize)",
                   Union(QuantizeFlagNames(),
-                        {"coordinator", "schedule", "anneal_fraction", "max_stages", "wait"}),
+                        {"coordinator", "token_file", "tls_ca", "tls_server_name", "insecure",
+                         "schedule", "anneal_fraction", "max_stages", "wait"}),
                   DoSubmit}},
       {"watch", {"follow a job's progress until it ends: eqat watch JOB",
-                 {"coordinator", "json", "progress"}, DoWatch, 1}},
-      {"status", {"show a job: eqat status JOB", {"coordinator", "json"}, DoStatus, 1}},
-      {"list", {"list jobs", {"coordinator", "json", "state"}, DoList}},
-      {"cancel", {"cancel a job: eqat cancel JOB", {"coordinator", "json"}, DoCancel, 1}},
+                 Union(kConnectFlags, {"json", "progress"}), DoWatch, 1}},
+      {"status", {"show a job: eqat status JOB", Union(kConnectFlags, {"json"}), DoStatus, 1}},
+      {"list", {"list jobs", Union(kConnectFlags, {"json", "state"}), DoList}},
+      {"cancel", {"cancel a job: eqat cancel JOB", Union(kConnectFlags, {"json"}), DoCancel, 1}},
 #endif
       {"generate", {"greedy text continuation of a prompt",
                     {"model", "prompt", "max_new_tokens", "bos", "json", "threads"}, DoGenerate}},

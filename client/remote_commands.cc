@@ -11,7 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/file_util.h"
 #include "common/progress.h"
+#include "common/rpc/credentials.h"
 #include "common/rpc/grpc_status.h"
 #include "common/status_macros.h"
 #include "eqat/v1/quantization_service.grpc.pb.h"
@@ -19,9 +24,61 @@
 namespace eqat {
 namespace {
 
-std::unique_ptr<v1::QuantizationService::Stub> Connect(const std::string& addr) {
-  return v1::QuantizationService::NewStub(
-      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? "" : v;
+}
+
+// The token in a token file (see the header); `flag` names its source.
+absl::StatusOr<std::string> ReadToken(const std::string& flag, const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", text.status().message()));
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line[0] == '#') continue;
+    absl::string_view token = absl::StripAsciiWhitespace(line.substr(0, line.find(',')));
+    if (token.empty()) break;
+    return std::string(token);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " holds no token"));
+}
+
+// A stub of the coordinator and the metadata every call carries.
+struct Connection {
+  std::unique_ptr<v1::QuantizationService::Stub> stub;
+  std::string coordinator;
+  std::string authorization;  // "Bearer TOKEN", or empty
+
+  void Prepare(grpc::ClientContext* ctx) const {
+    if (!authorization.empty()) ctx->AddMetadata("authorization", authorization);
+  }
+};
+
+absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
+  if (o.coordinator.empty()) return absl::InvalidArgumentError("--coordinator: is required");
+  TlsConfig tls;
+  tls.insecure = o.insecure || Env("EQAT_INSECURE") == "1";
+  tls.ca_file = o.tls_ca.empty() ? Env("EQAT_TLS_CA") : o.tls_ca;
+  tls.server_name = o.tls_server_name.empty() ? Env("EQAT_TLS_SERVER_NAME") : o.tls_server_name;
+  Connection c;
+  c.coordinator = o.coordinator;
+  std::string token;
+  if (!o.token_file.empty()) {
+    ASSIGN_OR_RETURN(token, ReadToken("--token-file", o.token_file));
+  } else if (!Env("EQAT_TOKEN").empty()) {
+    token = std::string(absl::StripAsciiWhitespace(Env("EQAT_TOKEN")));
+  } else if (!Env("EQAT_TOKEN_FILE").empty()) {
+    ASSIGN_OR_RETURN(token, ReadToken("EQAT_TOKEN_FILE", Env("EQAT_TOKEN_FILE")));
+  }
+  for (char ch : token) {
+    if (ch < 0x21 || ch > 0x7e) {
+      return absl::InvalidArgumentError("--token-file: the token has a character that is not printable ASCII");
+    }
+  }
+  if (!token.empty()) c.authorization = absl::StrCat("Bearer ", token);
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, OpenChannel(o.coordinator, tls));
+  c.stub = v1::QuantizationService::NewStub(channel);
+  return c;
 }
 
 absl::Status Rpc(const grpc::Status& st, const std::string& coordinator) {
@@ -70,10 +127,12 @@ absl::StatusOr<std::string> JobOutput(const v1::Job& j, bool json) {
 }
 
 // Streams a job's events until its final event; returns the final job.
-absl::StatusOr<v1::Job> Follow(const std::string& coordinator, const std::string& id, bool progress,
+absl::StatusOr<v1::Job> Follow(const Connection& c, const std::string& id, bool progress,
                                bool json_only, std::ostream& out) {
-  auto stub = Connect(coordinator);
+  const auto& stub = c.stub;
+  const std::string& coordinator = c.coordinator;
   grpc::ClientContext ctx;
+  c.Prepare(&ctx);
   v1::WatchJobRequest req;
   req.set_id(id);
   auto reader = stub->WatchJob(&ctx, req);
@@ -97,6 +156,7 @@ absl::StatusOr<v1::Job> Follow(const std::string& coordinator, const std::string
   absl::Status st = Rpc(reader->Finish(), coordinator);
   if (!st.ok()) return st;
   grpc::ClientContext gctx;
+  c.Prepare(&gctx);
   SetDeadline(&gctx, 30);
   v1::GetJobRequest g;
   g.set_id(id);
@@ -115,20 +175,20 @@ absl::Status FinalStatus(const v1::Job& j) {
 }  // namespace
 
 absl::Status RunSubmit(const SubmitOptions& o, std::ostream& out) {
-  if (o.coordinator.empty()) return absl::InvalidArgumentError("--coordinator: is required");
   // The coordinator validates the spec (common/job/job_spec.h) and names any
   // bad field as spec.<field>; two fields are checked here for a friendlier
   // message before connecting.
   if (o.spec.model_dir().empty()) return absl::InvalidArgumentError("--model: is required");
   if (o.spec.output_dir().empty()) return absl::InvalidArgumentError("--out: is required");
   const v1::JobSpec& s = o.spec;
-  auto stub = Connect(o.coordinator);
+  ASSIGN_OR_RETURN(Connection c, Connect(o.connect));
   grpc::ClientContext ctx;
+  c.Prepare(&ctx);
   SetDeadline(&ctx, o.timeout_s);
   v1::SubmitJobRequest req;
   *req.mutable_spec() = s;
   v1::Job job;
-  absl::Status st = Rpc(stub->SubmitJob(&ctx, req, &job), o.coordinator);
+  absl::Status st = Rpc(c.stub->SubmitJob(&ctx, req, &job), c.coordinator);
   if (!st.ok()) return st;
   if (!o.json) out << "submitted " << job.id() << "\n";
   if (!o.wait) {
@@ -138,7 +198,7 @@ absl::Status RunSubmit(const SubmitOptions& o, std::ostream& out) {
     }
     return absl::OkStatus();
   }
-  absl::StatusOr<v1::Job> fin = Follow(o.coordinator, job.id(), o.progress, o.json, out);
+  absl::StatusOr<v1::Job> fin = Follow(c, job.id(), o.progress, o.json, out);
   if (!fin.ok()) return fin.status();
   if (o.json) {
     ASSIGN_OR_RETURN(std::string line, JobJson(*fin));
@@ -153,7 +213,8 @@ absl::Status RunSubmit(const SubmitOptions& o, std::ostream& out) {
 
 absl::Status RunWatch(const RemoteOptions& o, std::ostream& out) {
   if (o.job.empty()) return absl::InvalidArgumentError("JOB: give a job id (eqat watch JOB)");
-  absl::StatusOr<v1::Job> fin = Follow(o.coordinator, o.job, o.progress, o.json, out);
+  ASSIGN_OR_RETURN(Connection c, Connect(o.connect));
+  absl::StatusOr<v1::Job> fin = Follow(c, o.job, o.progress, o.json, out);
   if (!fin.ok()) return fin.status();
   ASSIGN_OR_RETURN(std::string line, JobOutput(*fin, o.json));
   out << line << "\n";
@@ -162,13 +223,14 @@ absl::Status RunWatch(const RemoteOptions& o, std::ostream& out) {
 
 absl::Status RunStatus(const RemoteOptions& o, std::ostream& out) {
   if (o.job.empty()) return absl::InvalidArgumentError("JOB: give a job id (eqat status JOB)");
-  auto stub = Connect(o.coordinator);
+  ASSIGN_OR_RETURN(Connection c, Connect(o.connect));
   grpc::ClientContext ctx;
+  c.Prepare(&ctx);
   SetDeadline(&ctx, 30);
   v1::GetJobRequest req;
   req.set_id(o.job);
   v1::Job job;
-  absl::Status st = Rpc(stub->GetJob(&ctx, req, &job), o.coordinator);
+  absl::Status st = Rpc(c.stub->GetJob(&ctx, req, &job), c.coordinator);
   if (!st.ok()) return st;
   if (o.json) {
     ASSIGN_OR_RETURN(std::string line, JobJson(job));
@@ -195,13 +257,14 @@ absl::Status RunList(const RemoteOptions& o, std::ostream& out) {
     }
     req.set_state(s);
   }
-  auto stub = Connect(o.coordinator);
+  ASSIGN_OR_RETURN(Connection c, Connect(o.connect));
   std::vector<std::string> json_jobs;
   for (;;) {
     grpc::ClientContext ctx;
+    c.Prepare(&ctx);
     SetDeadline(&ctx, 30);
     v1::ListJobsResponse resp;
-    absl::Status st = Rpc(stub->ListJobs(&ctx, req, &resp), o.coordinator);
+    absl::Status st = Rpc(c.stub->ListJobs(&ctx, req, &resp), c.coordinator);
     if (!st.ok()) return st;
     for (const auto& j : resp.jobs()) {
       if (o.json) {
@@ -221,13 +284,14 @@ absl::Status RunList(const RemoteOptions& o, std::ostream& out) {
 
 absl::Status RunCancel(const RemoteOptions& o, std::ostream& out) {
   if (o.job.empty()) return absl::InvalidArgumentError("JOB: give a job id (eqat cancel JOB)");
-  auto stub = Connect(o.coordinator);
+  ASSIGN_OR_RETURN(Connection c, Connect(o.connect));
   grpc::ClientContext ctx;
+  c.Prepare(&ctx);
   SetDeadline(&ctx, 30);
   v1::CancelJobRequest req;
   req.set_id(o.job);
   v1::Job job;
-  absl::Status st = Rpc(stub->CancelJob(&ctx, req, &job), o.coordinator);
+  absl::Status st = Rpc(c.stub->CancelJob(&ctx, req, &job), c.coordinator);
   if (!st.ok()) return st;
   ASSIGN_OR_RETURN(std::string line, JobOutput(job, o.json));
   out << line << "\n";

@@ -3,6 +3,14 @@
 // (common/job/job_flags.h); the coordinator checks them against its roots. gRPC status
 // codes map to exit codes like local errors (ExitCodeFor): bad input 2,
 // coordinator unreachable or internal errors 1.
+//
+// Security (common/rpc/credentials.h, coordinator/auth.h): TLS unless
+// `insecure` or $EQAT_INSECURE is 1 (cluster.env of an --insecure local cluster); the CA that signed the coordinator's certificate comes from
+// tls_ca or $EQAT_TLS_CA. The bearer token comes from token_file, else
+// $EQAT_TOKEN, else the file named by $EQAT_TOKEN_FILE (a token file holds
+// the token on its first line that is not blank or a '#' comment, alone or
+// as the first field of a coordinator-style TOKEN,NAME,ROLE line). Without a
+// token, calls go out without one (an open coordinator takes them).
 // Thread-safety: one command per process.
 #ifndef EQAT_CLIENT_REMOTE_COMMANDS_H_
 #define EQAT_CLIENT_REMOTE_COMMANDS_H_
@@ -15,8 +23,16 @@
 
 namespace eqat {
 
-struct SubmitOptions {
+struct ConnectOptions {
   std::string coordinator;
+  std::string token_file;       // --token-file
+  std::string tls_ca;           // --tls-ca
+  std::string tls_server_name;  // --tls-server-name
+  bool insecure = false;        // --insecure: plaintext
+};
+
+struct SubmitOptions {
+  ConnectOptions connect;
   v1::JobSpec spec;             // the same job flags as `eqat quantize`, plus the schedule's
   bool wait = false;
   bool json = false;
@@ -25,7 +41,7 @@ struct SubmitOptions {
 };
 
 struct RemoteOptions {
-  std::string coordinator;
+  ConnectOptions connect;
   std::string job;              // job id (watch/status/cancel)
   std::string state;            // list filter: queued|running|succeeded|failed|cancelled
   int page_size = 50;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -33,9 +34,15 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
+std::string TempSiblingPath(const std::string& path) {
+  static const uint32_t salt = std::random_device{}();
+  static std::atomic<uint64_t> counter{0};
+  return absl::StrCat(path, ".tmp.", getpid(), ".", absl::Hex(salt, absl::kZeroPad8), ".",
+                      counter++);
+}
+
 absl::Status WriteFileAtomic(const std::string& path, std::string_view contents) {
-  static std::atomic<int> counter{0};
-  std::string tmp = absl::StrCat(path, ".tmp.", getpid(), ".", counter++);
+  const std::string tmp = TempSiblingPath(path);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     return absl::PermissionDeniedError(

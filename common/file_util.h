@@ -16,7 +16,13 @@ namespace eqat {
 // directory; messages name the path.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
-// Writes `contents` to `path` atomically (path.tmp.<pid>.<n> then rename).
+// A fresh name beside `path` for a temp file or folder that is then renamed
+// onto it: "<path>.tmp.<pid>.<salt>.<n>". The random per-process salt keeps
+// writers on different hosts that share a folder apart (pids repeat there);
+// the counter keeps this process's writers apart. Thread-safe.
+std::string TempSiblingPath(const std::string& path);
+
+// Writes `contents` to `path` atomically (a TempSiblingPath, then rename).
 absl::Status WriteFileAtomic(const std::string& path, std::string_view contents);
 
 bool PathExists(const std::string& path);

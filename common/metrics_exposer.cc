@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 
 // civetweb (also under prometheus-cpp) creates its threads with a small
 // compiled-in stack size. In a process that also loads LibTorch, the static
@@ -83,7 +84,8 @@ constexpr int kServerThreads = 16;
 
 absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(
     const std::string& listen_addr,
-    const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables) {
+    const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables,
+    const MetricsServerOptions& options) {
   for (const auto& c : collectables) {
     if (c == nullptr) {
       return absl::InvalidArgumentError(
@@ -92,6 +94,28 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(
   }
   absl::StatusOr<std::string> port = ToListeningPort(listen_addr);
   if (!port.ok()) return port.status();
+  std::string user, password;
+  if (!options.basic_auth_file.empty()) {
+    absl::StatusOr<std::string> text = ReadFile(options.basic_auth_file);
+    if (!text.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metrics-auth-file: ", text.status().message()));
+    }
+    std::string_view line(*text);
+    line = line.substr(0, line.find('\n'));
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == line.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--metrics-auth-file: ", options.basic_auth_file,
+          ": the first line must be USER:PASSWORD, both non-empty"));
+    }
+    user = std::string(line.substr(0, colon));
+    password = std::string(line.substr(colon + 1));
+  }
+  std::vector<std::string> civet_options = {"listening_ports", *port, "num_threads",
+                                            std::to_string(kServerThreads), "request_timeout_ms",
+                                            "5000"};
   // Behind /healthz: no metrics, the endpoint only has to answer.
   static const std::shared_ptr<prometheus::Collectable> kNothing =
       std::make_shared<prometheus::Registry>();
@@ -107,11 +131,19 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(
     // prometheus-cpp starts by default and /healthz (the liveness probe)
     // stopped answering. kServerThreads of them, and a 5 s read timeout that
     // frees a thread held by a silent client, keep it answering.
-    exposer = std::make_unique<prometheus::Exposer>(
-        std::vector<std::string>{"listening_ports", *port, "num_threads",
-                                 std::to_string(kServerThreads), "request_timeout_ms", "5000"},
-        &callbacks);
+    exposer = std::make_unique<prometheus::Exposer>(civet_options, &callbacks);
     for (const auto& c : collectables) exposer->RegisterCollectable(c);
+    if (!user.empty()) {
+      exposer->RegisterAuth(
+          [user, password](const std::string& u, const std::string& p) {
+            // Constant time in the contents (lengths may show).
+            unsigned char diff = u.size() == user.size() && p.size() == password.size() ? 0 : 1;
+            for (size_t i = 0; i < u.size() && i < user.size(); ++i) diff |= u[i] ^ user[i];
+            for (size_t i = 0; i < p.size() && i < password.size(); ++i) diff |= p[i] ^ password[i];
+            return diff == 0;
+          },
+          "eqat metrics");
+    }
     exposer->RegisterCollectable(kNothing, "/healthz");
   } catch (const std::exception& e) {  // CivetServer throws when mg_start fails
     error = log.empty() ? e.what() : log;

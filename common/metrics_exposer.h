@@ -19,6 +19,16 @@
 // prometheus-cpp 1.0.1 writes "# HELP" text verbatim: keep help strings on
 // one line and free of backslashes, or the exposition becomes invalid.
 //
+// Protection (MetricsServerOptions), for /metrics only (/healthz stays open
+// for probes):
+//   basic_auth_file  a file whose first line is "USER:PASSWORD": /metrics
+//                    then answers 401 without those HTTP basic credentials
+// Errors for that file are InvalidArgument naming --metrics-auth-file; the
+// password is never echoed. No HTTPS: Debian 12's civetweb 1.15 loads
+// libssl.so by OpenSSL 1.1 symbol names, which OpenSSL 3 no longer exports
+// (start-up fails with "cannot find SSL_get_peer_certificate"); bind /metrics
+// to a private address or put a TLS proxy in front of it.
+//
 // The Exposer holds weak references: the caller keeps the collectables alive
 // as long as they should be served. Thread-safety: as prometheus::Exposer.
 #ifndef EQAT_COMMON_METRICS_EXPOSER_H_
@@ -36,9 +46,14 @@
 
 namespace eqat {
 
+struct MetricsServerOptions {
+  std::string basic_auth_file;
+};
+
 absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(
     const std::string& listen_addr,
-    const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables);
+    const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables,
+    const MetricsServerOptions& options = {});
 
 // start, start*factor, ... (`count` upper bounds; +Inf is implicit).
 prometheus::Histogram::BucketBoundaries ExponentialBuckets(double start, double factor,

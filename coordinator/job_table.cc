@@ -74,6 +74,8 @@ absl::Status JobTable::Recover() {
         while (s.resume_from < s.last && blocks->count(s.resume_from)) ++s.resume_from;
         s.blocks_done = s.resume_from - s.first;
         s.state = s.resume_from == s.last ? StageState::kDone : StageState::kPending;
+        // No worker, assignment or stream secret: those died with the old
+        // coordinator (Stage::stream_secret); assigning it issues new ones.
         rec.stages.push_back(s);
       }
       rec.job.set_stage("block-ap");
@@ -90,7 +92,8 @@ absl::Status JobTable::Recover() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Job> JobTable::Add(const v1::JobSpec& spec, int num_blocks) {
+absl::StatusOr<v1::Job> JobTable::Add(const v1::JobSpec& spec, int num_blocks,
+                                      const std::string& owner) {
   for (const auto& [id, j] : jobs_) {
     if (!IsFinal(j.job) && j.job.spec().output_dir() == spec.output_dir()) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -105,6 +108,7 @@ absl::StatusOr<v1::Job> JobTable::Add(const v1::JobSpec& spec, int num_blocks) {
   rec.job.set_created_unix_ms(absl::ToUnixMillis(m_->Now()));
   rec.job.set_updated_unix_ms(rec.job.created_unix_ms());
   rec.job.set_blocks_total(num_blocks);
+  rec.job.set_owner(owner);
   rec.job_dir = spec.output_dir() + ".eqat-work";
   // Not durable, not accepted: the client must not believe in a job a
   // restart would forget.
@@ -277,6 +281,7 @@ absl::Status JobTable::RecordBlock(JobRec* j, const v1::BlockReport& b) {
 void JobTable::StageDone(JobRec* j, int stage, const std::string& worker_id) {
   Stage& s = j->stages[stage];
   s.state = StageState::kDone;
+  s.stream_secret.clear();  // it takes no more inputs
   s.blocks_done = s.last - s.first;
   Message(j, absl::StrFormat("stage %d done on %s", stage, worker_id));
   Sync(j);
@@ -287,6 +292,7 @@ void JobTable::ReleaseStage(JobRec* j, int stage, const std::string& why) {
   s.state = StageState::kPending;
   s.worker_id.clear();
   s.assignment_id.clear();
+  s.stream_secret.clear();  // the next assignment gets a fresh one
   // Rebuild the inputs from calibration + packed blocks unless the previous
   // stage is still waiting to stream them.
   bool prev_streaming = stage > 0 && j->stages[stage - 1].state == StageState::kAwaitingRoute;

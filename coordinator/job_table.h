@@ -11,7 +11,8 @@
 // A failed PutBlock leaves the stage as it was and returns the error.
 // Recover() rebuilds the table from the store after a restart: finished
 // jobs as they were, running jobs with each stage pending from its first
-// unreported block (stages whose blocks are all reported are done).
+// unreported block (stages whose blocks are all reported are done), without
+// stream secrets (Stage::stream_secret: each is issued anew on assignment).
 // Thread-safety: none of its own; every method requires the Monitor's
 // mutex (Events() releases it while it waits).
 #ifndef EQAT_COORDINATOR_JOB_TABLE_H_
@@ -37,6 +38,14 @@ struct Stage {
   int index = 0, first = 0, last = 0;  // blocks [first, last)
   StageState state = StageState::kPending;
   std::string worker_id, assignment_id;
+  // The current assignment's Assignment.stream_secret (empty while pending):
+  // what the routed sender must present to stream inputs to it. In memory
+  // only, never in the Job snapshot (clients read it) nor the JobStore: no
+  // assignment outlives the coordinator (Recover() makes every unfinished
+  // stage pending, the workers register anew), so a restarted coordinator
+  // re-issues a fresh secret with each stage's next assignment, and a
+  // stream by a worker still running a pre-restart assignment is refused.
+  std::string stream_secret;
   bool receive_inputs = false;  // inputs streamed from stage index-1
   int resume_from = 0;          // first block not yet reported
   int blocks_done = 0;
@@ -71,7 +80,7 @@ class JobTable {
 
   // A QUEUED job over `num_blocks` blocks of an already validated spec.
   // FailedPrecondition when an unfinished job writes to the same output.
-  absl::StatusOr<v1::Job> Add(const v1::JobSpec& spec, int num_blocks)
+  absl::StatusOr<v1::Job> Add(const v1::JobSpec& spec, int num_blocks, const std::string& owner = "")
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   // nullptr when unknown.
   JobRec* Find(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);

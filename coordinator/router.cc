@@ -3,11 +3,39 @@
 #include <algorithm>
 #include <cstdint>
 #include <random>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace eqat {
+namespace {
+
+// Assignment.stream_secret's length (tcp_transport.h: kTcpStreamSecretBytes).
+constexpr size_t kStreamSecretBytes = 16;
+
+// Fresh stream secret from the OS's entropy source.
+std::string NewStreamSecret() {
+  std::random_device rd;
+  std::string secret(kStreamSecretBytes, '\0');
+  for (size_t i = 0; i < secret.size(); i += 4) {
+    const uint32_t word = rd();
+    for (size_t b = 0; b < 4 && i + b < secret.size(); ++b) {
+      secret[i + b] = static_cast<char>(word >> (8 * b));
+    }
+  }
+  return secret;
+}
+
+// A ready route to `next`, which runs on another worker.
+void RouteTo(const Stage& next, WorkerRegistry* workers, v1::RouteResponse* resp) {
+  resp->set_ready(true);
+  resp->set_data_address(workers->DataAddress(next.worker_id));
+  resp->set_data_nccl(workers->AcceptsNccl(next.worker_id));
+  resp->set_data_secret(next.stream_secret);
+}
+
+}  // namespace
 
 v1::Assignment Router::Assign(JobRec* j, int stage, const std::string& worker_id,
                               v1::AssignmentKind kind) {
@@ -23,6 +51,7 @@ v1::Assignment Router::Assign(JobRec* j, int stage, const std::string& worker_id
   a.set_kind(kind);
   *a.mutable_spec() = j->job.spec();
   a.set_job_dir(j->job_dir);
+  for (const std::string& r : allowed_roots_) a.add_allowed_roots(r);
   a.set_num_stages(static_cast<int>(j->stages.size()));
   a.set_pipelined(j->job.spec().schedule() == v1::PIPELINED);
   for (const auto& [block, sum] : jobs_->BlockChecksums(j->job.id())) {
@@ -35,6 +64,10 @@ v1::Assignment Router::Assign(JobRec* j, int stage, const std::string& worker_id
     a.set_last_block(s.last);
     a.set_receive_inputs(s.receive_inputs && s.resume_from == s.first);
     a.set_resume_from_block(s.resume_from);
+    // Fresh per assignment: a sender routed to an earlier holder of this
+    // stage (or a stranger) cannot feed the new one.
+    s.stream_secret = NewStreamSecret();
+    a.set_stream_secret(s.stream_secret);
     s.state = StageState::kAssigned;
     s.worker_id = worker_id;
     s.assignment_id = a.assignment_id();
@@ -121,9 +154,7 @@ absl::StatusOr<v1::RouteResponse> Router::EarlyRoute(JobRec* j, int k, const v1:
     const Stage& next = j->stages[k + 1];
     if (next.state == StageState::kAssigned && next.worker_id != req.worker_id() &&
         next.receive_inputs && next.resume_from == next.first) {
-      resp.set_ready(true);
-      resp.set_data_address(workers_->DataAddress(next.worker_id));
-      resp.set_data_nccl(workers_->AcceptsNccl(next.worker_id));
+      RouteTo(next, workers_, &resp);
       jobs_->Message(j, absl::StrFormat("pipelined: stage %d streams to stage %d while training", k,
                                         k + 1));
       return resp;
@@ -148,9 +179,7 @@ absl::StatusOr<v1::RouteResponse> Router::HandOver(JobRec* j, int k, const v1::R
     }
     const Stage& next = j->stages[k + 1];
     if (next.state == StageState::kAssigned && next.worker_id != req.worker_id()) {
-      resp.set_ready(true);
-      resp.set_data_address(workers_->DataAddress(next.worker_id));
-      resp.set_data_nccl(workers_->AcceptsNccl(next.worker_id));
+      RouteTo(next, workers_, &resp);
       return resp;
     }
     bool expired = m_->Now() >= deadline;
@@ -159,10 +188,12 @@ absl::StatusOr<v1::RouteResponse> Router::HandOver(JobRec* j, int k, const v1::R
                            BlockStageFits(*j->config, j->job.spec(), next.first, next.last, k + 1,
                                           static_cast<int>(j->stages.size()), self->info.capacity());
     if (expired && next.state == StageState::kPending && self_fits) {
-      // Nobody else took it: continue in this worker.
+      // Nobody else took it: continue in this worker (the next assignment
+      // carries its own stream_secret; nothing is streamed).
       workers_->Release(req.worker_id(), req.assignment_id());
       *resp.mutable_next() = Assign(j, k + 1, req.worker_id(), v1::BLOCK_AP);
       j->stages[k].state = StageState::kDone;
+      j->stages[k].stream_secret.clear();
       assignments_.erase(req.assignment_id());
       resp.set_ready(true);
       resp.set_self(true);

@@ -18,6 +18,10 @@
 //    worker continues with it in-process: "self", with the next assignment.
 // Trust: Route, and the Scheduler's reports through FindHeld, answer only
 // the worker that holds the assignment (FailedPrecondition for any other).
+// Stream secrets: every BLOCK_AP assignment carries 16 fresh random bytes
+// (Assignment.stream_secret, kept as Stage::stream_secret); a ready route to
+// another worker carries the next stage's current secret (data_secret), so
+// that stage's data listener takes inputs only from the routed sender.
 // Thread-safety: none of its own; every method requires the Monitor's
 // mutex (Route() releases it while it waits).
 #ifndef EQAT_COORDINATOR_ROUTER_H_
@@ -26,6 +30,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -44,8 +49,14 @@ class Router {
     int stage = 0;
   };
 
-  Router(Monitor* monitor, JobTable* jobs, WorkerRegistry* workers, absl::Duration route_wait)
-      : m_(monitor), jobs_(jobs), workers_(workers), route_wait_(route_wait) {}
+  // `allowed_roots` goes into every assignment (Assignment.allowed_roots).
+  Router(Monitor* monitor, JobTable* jobs, WorkerRegistry* workers, absl::Duration route_wait,
+         std::vector<std::string> allowed_roots = {})
+      : m_(monitor),
+        jobs_(jobs),
+        workers_(workers),
+        route_wait_(route_wait),
+        allowed_roots_(std::move(allowed_roots)) {}
 
   // Work for an idle worker; false when nothing is runnable.
   bool FindWork(const std::string& worker_id, v1::Assignment* out)
@@ -83,6 +94,7 @@ class Router {
   JobTable* const jobs_;
   WorkerRegistry* const workers_;
   const absl::Duration route_wait_;
+  const std::vector<std::string> allowed_roots_;
   std::map<std::string, AssignmentRec> assignments_ ABSL_GUARDED_BY(m_->mu);
 };
 

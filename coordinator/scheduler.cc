@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/folder_checksums.h"
 #include "common/job/job_spec.h"
 
 namespace eqat {
@@ -29,7 +31,7 @@ Scheduler::Scheduler(SchedulerOptions options, JobStore* store, prometheus::Regi
       m_(options_.clock != nullptr ? options_.clock : RealClock()),
       workers_(&m_, options_.worker_timeout),
       jobs_(&m_, store),
-      router_(&m_, &jobs_, &workers_, options_.route_wait) {
+      router_(&m_, &jobs_, &workers_, options_.route_wait, options_.allowed_roots) {
   absl::MutexLock l(&m_.mu);
   UpdateGaugesLocked();
 }
@@ -56,7 +58,7 @@ absl::Status Scheduler::Recover() {
   return st;
 }
 
-absl::StatusOr<v1::Job> Scheduler::Submit(const v1::JobSpec& spec) {
+absl::StatusOr<v1::Job> Scheduler::Submit(const v1::JobSpec& spec, const std::string& owner) {
   JobSpecRules rules;
   rules.allowed_roots = options_.allowed_roots;
   absl::StatusOr<ValidatedJob> v = ValidateJobSpec(spec, rules);
@@ -74,7 +76,7 @@ absl::StatusOr<v1::Job> Scheduler::Submit(const v1::JobSpec& spec) {
           absl::StrCat("spec: the job does not fit the registered workers: ", plan.status().message()));
     }
   }
-  absl::StatusOr<v1::Job> job = jobs_.Add(v->spec, v->num_blocks);
+  absl::StatusOr<v1::Job> job = jobs_.Add(v->spec, v->num_blocks, owner);
   UpdateGaugesLocked();
   return job;
 }
@@ -89,10 +91,13 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::List(const v1::ListJobsRequest& 
   return jobs_.List(req);
 }
 
-absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& id) {
+absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& id, const std::string* only_owner) {
   absl::MutexLock l(&m_.mu);
   JobRec* j = jobs_.Find(id);
   if (j == nullptr) return absl::NotFoundError(absl::StrCat("job '", id, "' not found"));
+  if (only_owner != nullptr && j->job.owner() != *only_owner) {
+    return absl::PermissionDeniedError("permission denied");
+  }
   if (IsFinal(j->job)) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", id, " is already ", v1::JobState_Name(j->job.state())));
@@ -195,8 +200,30 @@ absl::Status Scheduler::Block(const v1::BlockReport& req) {
 }
 
 absl::Status Scheduler::Finish(const v1::StageFinished& req) {
+  // A successful finalize is checked against the output folder first, with
+  // the lock released (it reads every output file): the job SUCCEEDS only
+  // when the folder named by the job's own spec (never the report's path)
+  // holds exactly the reported files with the reported checksums.
+  std::string output_dir;
+  {
+    absl::MutexLock l(&m_.mu);
+    absl::StatusOr<const Router::AssignmentRec*> held =
+        router_.FindHeld(req.assignment_id(), req.worker_id());
+    if (!held.ok()) return held.status();
+    if (req.ok() && (*held)->kind == v1::FINALIZE) {
+      output_dir = jobs_.Find((*held)->job_id)->job.spec().output_dir();
+    }
+  }
+  absl::Status verified = absl::OkStatus();
+  if (!output_dir.empty()) {
+    const auto& sums = req.result().output_checksums();
+    verified = sums.empty()
+                   ? absl::DataLossError("the finalize report lists no output files")
+                   : VerifyFolder(output_dir, std::map<std::string, uint64_t>(sums.begin(), sums.end()));
+  }
   absl::MutexLock l(&m_.mu);
-  // Check before taking: a refused report must not consume the assignment.
+  // Check before taking: a refused report must not consume the assignment
+  // (and the assignment may have been released while the folder was read).
   if (absl::StatusOr<const Router::AssignmentRec*> held =
           router_.FindHeld(req.assignment_id(), req.worker_id());
       !held.ok()) {
@@ -213,8 +240,16 @@ absl::Status Scheduler::Finish(const v1::StageFinished& req) {
     jobs_.SetState(j, v1::FAILED, absl::StrCat("failed on ", rec->worker_id, ": ", req.error()));
   } else if (rec->kind == v1::BLOCK_AP) {
     jobs_.StageDone(j, rec->stage, rec->worker_id);
+  } else if (!verified.ok()) {
+    router_.AbortJob(j->job.id());
+    const std::string error = absl::StrCat("output check failed: ", verified.message());
+    j->job.set_error(error);
+    jobs_.SetState(j, v1::FAILED,
+                   absl::StrCat("finalize on ", rec->worker_id, " reported success, but ", error));
   } else {
-    jobs_.Succeed(j, req.result());
+    v1::JobResult result = req.result();
+    result.set_output_dir(output_dir);
+    jobs_.Succeed(j, result);
   }
   UpdateGaugesLocked();
   return absl::OkStatus();

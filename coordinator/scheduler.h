@@ -79,10 +79,13 @@ class Scheduler {
   absl::Status Recover();
 
   // Public API.
-  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec);
+  // `owner` is recorded in Job.owner (the submitting token's name).
+  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& owner = "");
   absl::StatusOr<v1::Job> Get(const std::string& id);
   absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& req);
-  absl::StatusOr<v1::Job> Cancel(const std::string& id);
+  // With `only_owner` set, a job whose Job.owner differs is PermissionDenied
+  // (checked first, so a denied caller learns nothing of the job's state).
+  absl::StatusOr<v1::Job> Cancel(const std::string& id, const std::string* only_owner = nullptr);
   // Events with seq >= from_seq, waiting up to `wait` for one. `*finished`
   // is set once the job is final and no later event exists.
   absl::StatusOr<std::vector<v1::ProgressEvent>> Events(const std::string& id, int64_t from_seq,

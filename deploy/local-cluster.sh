@@ -22,13 +22,19 @@
 #   --worker-arg A      extra argument for every eqat-worker (repeatable)
 #   --timeout S         seconds to wait for everything to be healthy (default 60)
 #   --no-prometheus     do not start Prometheus (its config is still written)
+#   --insecure          plaintext gRPC and no tokens (default: TLS everywhere,
+#                       workers with certificates, an admin bearer token)
 #   --dry-run           write STATE/prometheus.yml (+ rules) and exit; needs no
 #                       binaries: `promtool check config STATE/prometheus.yml`
 #
 # Layout of the state dir:
 #   pids                "NAME PID EXE" per started process (read by stop)
 #   cluster.env         COORDINATOR=, COORDINATOR_METRICS=, PROMETHEUS=, WORKERS=
-#                       (comma-separated data addresses), STATE_DIR= (host:port)
+#                       (comma-separated data addresses), STATE_DIR= (host:port),
+#                       and EQAT_TLS_CA= + EQAT_TOKEN_FILE= for `eqat` (or
+#                       EQAT_INSECURE=1): `set -a; . STATE/cluster.env; set +a`
+#   tls/                CA, certificates, tokens.csv, admin.token, made by
+#                       deploy/make-certs.sh on first start and kept after
 #   logs/NAME.log       stdout+stderr of each process
 #   coordinator/        the coordinator's --state-dir (job store)
 #   prometheus.yml, alerts.yml, prometheus-data/
@@ -55,6 +61,7 @@ DEVICE=cpu
 TIMEOUT=60
 START_PROMETHEUS=1
 DRY_RUN=0
+INSECURE=0
 COORD_EXTRA=()
 WORKER_EXTRA=()
 
@@ -83,6 +90,7 @@ while [[ $# -gt 0 ]]; do
     --worker-arg) need_value "$@"; WORKER_EXTRA+=("$2"); shift 2 ;;
     --worker-arg=*) WORKER_EXTRA+=("${1#*=}"); shift ;;
     --no-prometheus) START_PROMETHEUS=0; shift ;;
+    --insecure) INSECURE=1; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
     -*) die "unknown option '$1' (see --help)" ;;
     *)
@@ -104,6 +112,7 @@ fi
 STATE=$(cd "$STATE" && pwd)
 PIDS="$STATE/pids"
 LOGS="$STATE/logs"
+TLS_DIR="$STATE/tls"
 
 # ---- process bookkeeping -----------------------------------------------------
 # A pid is ours only if /proc/PID/exe still is the binary we started (pids are
@@ -267,6 +276,12 @@ write_env() {
     echo "PROMETHEUS=$PROM_ADDR"
     echo "WORKERS=$workers"
     echo "STATE_DIR=$STATE"
+    if (( INSECURE )); then
+      echo "EQAT_INSECURE=1"
+    else
+      echo "EQAT_TLS_CA=$TLS_DIR/ca.pem"
+      echo "EQAT_TOKEN_FILE=$TLS_DIR/admin.token"
+    fi
   } >"$tmp"
   mv -f "$tmp" "$STATE/cluster.env"
 }
@@ -404,16 +419,29 @@ write_prometheus_config
 write_env
 DEADLINE=$((SECONDS + TIMEOUT))
 
+# Security: TLS on every gRPC connection, workers with a certificate of the
+# cluster CA, bearer tokens on the public API (deploy/make-certs.sh).
+if (( INSECURE )); then
+  COORD_SEC=(--insecure)
+  WORKER_SEC=(--insecure)
+else
+  bash "$REPO/deploy/make-certs.sh" "$TLS_DIR" || die "could not make the TLS material in $TLS_DIR"
+  COORD_SEC=(--tls-cert "$TLS_DIR/coordinator.pem" --tls-key "$TLS_DIR/coordinator.key"
+             --tls-ca "$TLS_DIR/ca.pem" --token-file "$TLS_DIR/tokens.csv")
+  WORKER_SEC=(--tls-ca "$TLS_DIR/ca.pem" --tls-cert "$TLS_DIR/worker.pem"
+              --tls-key "$TLS_DIR/worker.key")
+fi
+
 spawn coordinator "$COORD_BIN" \
   --listen "$COORD_ADDR" --metrics-listen "$COORD_METRICS" \
-  --state-dir "$STATE/coordinator" --allowed-root "$ALLOWED_ROOTS" \
+  --state-dir "$STATE/coordinator" --allowed-root "$ALLOWED_ROOTS" "${COORD_SEC[@]}" \
   ${COORD_EXTRA[@]+"${COORD_EXTRA[@]}"}
 wait_http coordinator "$COORD_METRICS" /healthz
 
 for ((i = 0; i < NWORKERS; i++)); do
   spawn "worker-$i" "$WORKER_BIN" \
     --coordinator "$COORD_ADDR" --listen "$(worker_data "$i")" \
-    --metrics-listen "$(worker_metrics "$i")" --device "$(worker_device "$i")" \
+    --metrics-listen "$(worker_metrics "$i")" --device "$(worker_device "$i")" "${WORKER_SEC[@]}" \
     ${WORKER_EXTRA[@]+"${WORKER_EXTRA[@]}"}
 done
 for ((i = 0; i < NWORKERS; i++)); do
@@ -462,6 +490,7 @@ fi
 cat <<EOF
   state dir          $STATE   (pids, cluster.env, logs/)
   allowed roots      $ALLOWED_ROOTS
+Client:  set -a; . $STATE/cluster.env; set +a     (TLS CA and admin token for eqat)
 Submit:  $BUILD/client/eqat submit --coordinator $COORD_ADDR ...
 Stop:    $REPO/deploy/local-cluster.sh stop --state-dir $STATE
 EOF

@@ -43,7 +43,7 @@ run() {
 }
 
 # ---- 1. shell scripts ----------------------------------------------------------
-for f in deploy/local-cluster.sh deploy/validate.sh docker/healthcheck.sh docker/runtime-packages.sh; do
+for f in deploy/local-cluster.sh deploy/make-certs.sh deploy/validate.sh docker/healthcheck.sh docker/runtime-packages.sh; do
   run "bash -n $f" bash -n "$f"
   if command -v shellcheck >/dev/null; then
     run "shellcheck $f" shellcheck "$f"

@@ -92,7 +92,12 @@ EXPOSE 50051 9090
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["/opt/eqat/bin/eqat-healthcheck"]
 ENTRYPOINT ["/opt/eqat/bin/eqat-coordinator"]
+# TLS material and tokens: mount deploy/make-certs.sh's folder at /etc/eqat/tls.
 CMD ["--listen", "0.0.0.0:50051", \
      "--metrics-listen", "0.0.0.0:9090", \
      "--state-dir", "/var/lib/eqat", \
-     "--allowed-root", "/data"]
+     "--allowed-root", "/data", \
+     "--tls-cert", "/etc/eqat/tls/coordinator.pem", \
+     "--tls-key", "/etc/eqat/tls/coordinator.key", \
+     "--tls-ca", "/etc/eqat/tls/ca.pem", \
+     "--token-file", "/etc/eqat/tls/tokens.csv"]

@@ -63,6 +63,15 @@ bool InAllowedRoots(const std::string& path, const std::vector<std::string>& roo
   return false;
 }
 
+absl::Status CheckStillInRoots(const std::string& field, const std::string& path,
+                               const std::vector<std::string>& roots) {
+  if (roots.empty() || InAllowedRoots(path, roots)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      field, ": ", path.substr(0, 200),
+      " now resolves outside the coordinator's allowed roots (a symbolic link changed after the "
+      "job was accepted); nothing was written"));
+}
+
 namespace {
 
 // A user-given string for an error message: quoted, and cut to 120 bytes so

@@ -68,6 +68,13 @@ bool RunsE2e(const v1::JobSpec& spec);
 // True when `path` (made absolute, symlinks resolved) lies in one of `roots`.
 bool InAllowedRoots(const std::string& path, const std::vector<std::string>& roots);
 
+// Right before a write: OK when `roots` is empty (not checked: a local run)
+// or `path`, its symlinks resolved now, still lies in one of them;
+// FailedPrecondition naming `field` otherwise (a link swapped in after the
+// job was accepted), so the caller writes nothing.
+absl::Status CheckStillInRoots(const std::string& field, const std::string& path,
+                               const std::vector<std::string>& roots);
+
 }  // namespace eqat
 
 #endif  // EQAT_COMMON_JOB_JOB_SPEC_H_

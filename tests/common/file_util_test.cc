@@ -113,6 +113,17 @@ TEST(FileUtilTest, MakeDirsAndRemoveAll) {
   EXPECT_FALSE(PathExists(JoinPath(dir, "single")));
 }
 
+// Temp names are fresh per call and per process, and lie beside the target
+// (so a rename onto it stays within one file system).
+TEST(FileUtilTest, TempSiblingPathsAreFreshAndBesideTheTarget) {
+  const std::string a = TempSiblingPath("/x/out");
+  const std::string b = TempSiblingPath("/x/out");
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.rfind(absl::StrCat("/x/out.tmp.", getpid(), "."), 0), 0u) << a;
+  EXPECT_EQ(b.rfind(absl::StrCat("/x/out.tmp.", getpid(), "."), 0), 0u) << b;
+  EXPECT_EQ(std::filesystem::path(a).parent_path(), "/x");
+}
+
 TEST(FileUtilTest, JoinPath) {
   EXPECT_EQ(JoinPath("a", "b"), "a/b");
   EXPECT_EQ(JoinPath("a/", "b"), "a/b");

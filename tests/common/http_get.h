@@ -20,7 +20,8 @@ struct HttpResponse {
   std::string body;
 };
 
-inline HttpResponse HttpGet(int port, const std::string& path) {
+// `headers`: extra request header lines, each ending in \r\n.
+inline HttpResponse HttpGet(int port, const std::string& path, const std::string& headers = "") {
   HttpResponse resp;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return resp;
@@ -34,7 +35,7 @@ inline HttpResponse HttpGet(int port, const std::string& path) {
     close(fd);
     return resp;
   }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n" + headers + "\r\n";
   send(fd, req.data(), req.size(), MSG_NOSIGNAL);
   std::string raw;
   char buf[4096];

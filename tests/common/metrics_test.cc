@@ -288,3 +288,50 @@ TEST(MetricsPromtoolTest, ScrapedTextPassesPromtoolCheckMetrics) {
 
 }  // namespace
 }  // namespace eqat
+
+namespace eqat {
+namespace {
+
+std::string WriteTestFile(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(MetricsExposerTest, BasicAuthGuardsMetricsButNotHealthz) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  prometheus::BuildGauge().Name("eqat_test_guarded").Help("Test gauge.").Register(*registry).Add({});
+  MetricsServerOptions o;
+  o.basic_auth_file = WriteTestFile("eqat_metrics_auth", "scraper:s3cret-pw\n");
+  auto exposer = StartMetricsExposer("localhost:0", {registry}, o);
+  ASSERT_TRUE(exposer.ok()) << exposer.status();
+  const int port = Port(**exposer);
+  HttpResponse none = HttpGet(port, "/metrics");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_FALSE(absl::StrContains(none.body, "eqat_test_guarded"));
+  // base64("scraper:wrong") and base64("scraper:s3cret-pw")
+  HttpResponse wrong = HttpGet(port, "/metrics", "Authorization: Basic c2NyYXBlcjp3cm9uZw==\r\n");
+  EXPECT_EQ(wrong.status, 401);
+  HttpResponse good =
+      HttpGet(port, "/metrics", "Authorization: Basic c2NyYXBlcjpzM2NyZXQtcHc=\r\n");
+  EXPECT_EQ(good.status, 200);
+  EXPECT_TRUE(absl::StrContains(good.body, "eqat_test_guarded"));
+  EXPECT_EQ(HttpGet(port, "/healthz").status, 200);
+}
+
+TEST(MetricsExposerTest, BadProtectionFilesNameTheFlagAndNeverThePassword) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  MetricsServerOptions o;
+  o.basic_auth_file = WriteTestFile("eqat_metrics_auth_bad", "no-colon-here-secretword\n");
+  auto bad = StartMetricsExposer("localhost:0", {registry}, o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "--metrics-auth-file"));
+  EXPECT_FALSE(absl::StrContains(bad.status().message(), "secretword"));
+  o.basic_auth_file = "/nonexistent/auth";
+  EXPECT_EQ(StartMetricsExposer("localhost:0", {registry}, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace eqat

@@ -3,10 +3,12 @@
 // lost) loses it once UnreportedGrace() has passed since it was handed out:
 // the stage (or finalize) is released as for a lost worker, another worker
 // takes it, and the worker may poll again. Within the grace, or while its
-// heartbeats name what it holds, nothing changes.
+// heartbeats name what it holds, nothing changes. A stage handed out again
+// gets a new stream secret, and routes to it carry the new one.
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 
 #include "coordinator/scheduler.h"
 #include "tests/coordinator/scheduler_fixture.h"
@@ -114,6 +116,39 @@ TEST_F(ReconcileTest, SelfContinuationIsKeptWhileTheWorkerCatchesUp) {
   EXPECT_EQ(j.stages(1).state(), "running");
   EXPECT_EQ(j.stages(1).worker_id(), a);
   EXPECT_TRUE(ReportBlock(s1, a, s1.first_block()).ok());
+}
+
+TEST_F(ReconcileTest, ReassignedStageGetsANewSecretThatRoutesCarry) {
+  std::string a = AddWorker("127.0.0.1:1001"), b = AddWorker("127.0.0.1:1002"),
+              c = AddWorker("127.0.0.1:1003");
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL, /*max_stages=*/2));
+  v1::Assignment s0 = Poll(a).assignment();
+  v1::RouteResponse r;
+  std::thread router([&] { r = Route(s0, a, /*early=*/false, /*wait_ms=*/2000); });
+  v1::Assignment s1 = Poll(b, /*wait_ms=*/30000).assignment();
+  router.join();
+  ASSERT_EQ(s1.stage_index(), 1);
+  ASSERT_TRUE(r.ready());
+  EXPECT_EQ(r.data_secret(), s1.stream_secret());
+
+  // b never reports stage 1 (its poll reply was lost): after the grace it is
+  // handed to c, with a new secret, while a still waits to stream.
+  clock_.Advance(Grace());
+  Beat(a, s0.assignment_id());
+  Beat(c, "");
+  Beat(b, "");
+  ASSERT_NE(Messages(job).find("stage 1 reassigned"), std::string::npos) << Messages(job);
+  v1::Assignment again = Poll(c).assignment();
+  ASSERT_EQ(again.stage_index(), 1);
+  EXPECT_TRUE(again.receive_inputs()) << "stage 0 still holds its outputs";
+  EXPECT_EQ(again.stream_secret().size(), 16u);
+  EXPECT_NE(again.stream_secret(), s1.stream_secret());
+
+  // Stage 0 asks again: the route names c and c's secret, not b's old one.
+  v1::RouteResponse r2 = Route(s0, a, /*early=*/false, /*wait_ms=*/0);
+  ASSERT_TRUE(r2.ready());
+  EXPECT_EQ(r2.data_address(), "127.0.0.1:1003");
+  EXPECT_EQ(r2.data_secret(), again.stream_secret());
 }
 
 // A heartbeat naming another assignment (here the stage the worker has

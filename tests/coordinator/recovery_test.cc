@@ -86,6 +86,29 @@ TEST_F(RecoveryTest, SecondStageResumesFromDiskAfterARestart) {
   EXPECT_FALSE(again.receive_inputs()) << "stage 0 is gone: rebuild inputs from packed blocks";
 }
 
+// Stream secrets are not persisted: no assignment survives a restart, and
+// the stage's next assignment gets a fresh secret.
+TEST_F(RecoveryTest, RestartIssuesAFreshSecretWithTheStagesNextAssignment) {
+  std::string a = AddWorker("127.0.0.1:1001");
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL, 1));
+  v1::Assignment s0 = Poll(a).assignment();
+  ASSERT_EQ(s0.stream_secret().size(), 16u);
+  ASSERT_TRUE(ReportBlock(s0, a, 0).ok());
+  auto stored = base_.GetJob(job);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->SerializeAsString().find(s0.stream_secret()), std::string::npos)
+      << "the secret is never written to the store";
+
+  Restart();
+  ASSERT_TRUE(sched_->Recover().ok());
+  std::string b = AddWorker("127.0.0.1:1002");
+  v1::Assignment again = Poll(b).assignment();
+  ASSERT_EQ(again.job_id(), job);
+  EXPECT_EQ(again.resume_from_block(), 1);
+  EXPECT_EQ(again.stream_secret().size(), 16u);
+  EXPECT_NE(again.stream_secret(), s0.stream_secret());
+}
+
 TEST_F(RecoveryTest, CrashLosesOnlyTheWritesAfterIt) {
   std::string a = AddWorker("127.0.0.1:1001");
   std::string job = SubmitOk(Spec(v1::SEQUENTIAL, 1));

@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "common/file_util.h"
+#include "common/folder_checksums.h"
 #include "coordinator/in_memory_job_store.h"
 #include "coordinator/scheduler.h"
 #include "tests/coordinator/fake_clock.h"
@@ -82,8 +84,22 @@ class SchedulerFixture : public ::testing::Test {
     f.set_worker_id(worker);
     f.set_assignment_id(a.assignment_id());
     f.set_ok(true);
-    if (a.kind() == v1::FINALIZE) f.mutable_result()->set_ppl(ppl);
+    if (a.kind() == v1::FINALIZE) {
+      f.mutable_result()->set_ppl(ppl);
+      *f.mutable_result()->mutable_output_checksums() = WriteOutput(a.spec().output_dir());
+    }
     ASSERT_TRUE(sched_->Finish(f).ok());
+  }
+  // Plays a finalize's write: a small output folder, and its checksums as
+  // the worker reports them (the coordinator checks them before SUCCEEDED).
+  google::protobuf::Map<std::string, uint64_t> WriteOutput(const std::string& dir) {
+    google::protobuf::Map<std::string, uint64_t> sums;
+    EXPECT_TRUE(MakeDirs(dir).ok());
+    EXPECT_TRUE(WriteFileAtomic(JoinPath(dir, "config.json"), "{\"model_type\": \"llama\"}").ok());
+    auto got = FolderChecksums(dir);
+    EXPECT_TRUE(got.ok()) << got.status();
+    if (got.ok()) sums.insert(got->begin(), got->end());
+    return sums;
   }
   std::string Messages(const std::string& job) {
     bool finished = false;

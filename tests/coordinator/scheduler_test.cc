@@ -3,8 +3,9 @@
 // activations stream (or "self"), the pipelined schedule's early route, a
 // lost worker's stage is released and resumed elsewhere, a job runs
 // through FINALIZE to SUCCEEDED with its events recorded, reports from a
-// worker that does not hold the assignment are refused, and ListJobs takes
-// only the page tokens it issued.
+// worker that does not hold the assignment are refused, ListJobs takes
+// only the page tokens it issued, and every stage assignment carries a fresh
+// stream secret that routes to it hand to its sender (and nobody else sees).
 #include "coordinator/scheduler.h"
 
 #include <gtest/gtest.h>
@@ -79,6 +80,67 @@ TEST_F(SchedulerTest, SequentialHandsOverToTheWorkerThatTakesTheNextStage) {
   EXPECT_TRUE(r.ready());
   EXPECT_FALSE(r.self());
   EXPECT_EQ(r.data_address(), "127.0.0.1:1002");
+}
+
+TEST_F(SchedulerTest, EveryStageAssignmentCarriesSixteenFreshSecretBytes) {
+  std::string a = AddWorker("127.0.0.1:1001"), b = AddWorker("127.0.0.1:1002");
+  std::string job = SubmitOk(Spec(v1::PIPELINED));
+  v1::Assignment s0 = Poll(a).assignment();
+  v1::Assignment s1 = Poll(b).assignment();
+  ASSERT_EQ(s1.stage_index(), 1);
+  EXPECT_EQ(s0.stream_secret().size(), 16u);
+  EXPECT_EQ(s1.stream_secret().size(), 16u);
+  EXPECT_NE(s0.stream_secret(), s1.stream_secret());
+  EXPECT_NE(s1.stream_secret(), std::string(16, '\0'));
+
+  // The early route hands stage 1's secret to stage 0, its sender.
+  v1::RouteResponse r = Route(s0, a, /*early=*/true, /*wait_ms=*/0);
+  ASSERT_TRUE(r.ready());
+  EXPECT_EQ(r.data_address(), "127.0.0.1:1002");
+  EXPECT_EQ(r.data_secret(), s1.stream_secret());
+
+  // Clients never see a secret: not in the job, its events, or the store.
+  for (const std::string& secret : {s0.stream_secret(), s1.stream_secret()}) {
+    EXPECT_EQ(GetJob(job).SerializeAsString().find(secret), std::string::npos);
+    EXPECT_EQ(Messages(job).find(secret), std::string::npos);
+    auto stored = base_.GetJob(job);
+    ASSERT_TRUE(stored.ok());
+    EXPECT_EQ(stored->SerializeAsString().find(secret), std::string::npos);
+  }
+  FinishOk(s0, a);
+  FinishOk(s1, b);
+  v1::Assignment fin = Poll(a).assignment();
+  ASSERT_EQ(fin.kind(), v1::FINALIZE);
+  EXPECT_TRUE(fin.stream_secret().empty()) << "finalize takes no stream";
+}
+
+TEST_F(SchedulerTest, HandOverRouteCarriesTheReceivingStagesSecret) {
+  std::string a = AddWorker("127.0.0.1:1001"), b = AddWorker("127.0.0.1:1002");
+  SubmitOk(Spec(v1::SEQUENTIAL));
+  v1::Assignment s0 = Poll(a).assignment();
+  v1::RouteResponse r;
+  std::thread router([&] { r = Route(s0, a, /*early=*/false, /*wait_ms=*/2000); });
+  v1::Assignment s1 = Poll(b, /*wait_ms=*/30000).assignment();
+  router.join();
+  ASSERT_TRUE(r.ready());
+  ASSERT_FALSE(r.self());
+  ASSERT_EQ(s1.stream_secret().size(), 16u);
+  EXPECT_EQ(r.data_secret(), s1.stream_secret());
+  EXPECT_NE(r.data_secret(), s0.stream_secret());
+  // Asked again, the route still names the same (current) secret.
+  EXPECT_EQ(Route(s0, a, /*early=*/false, /*wait_ms=*/0).data_secret(), s1.stream_secret());
+}
+
+TEST_F(SchedulerTest, SelfContinuationCarriesItsOwnFreshSecret) {
+  std::string a = AddWorker("127.0.0.1:1001");
+  AddWorker("127.0.0.1:1002");
+  SubmitOk(Spec(v1::SEQUENTIAL, /*max_stages=*/2));
+  v1::Assignment s0 = Poll(a).assignment();
+  v1::RouteResponse r = Route(s0, a, /*early=*/false, /*wait_ms=*/0);
+  ASSERT_TRUE(r.ready() && r.self());
+  EXPECT_TRUE(r.data_secret().empty()) << "nothing is streamed";
+  EXPECT_EQ(r.next().stream_secret().size(), 16u);
+  EXPECT_NE(r.next().stream_secret(), s0.stream_secret());
 }
 
 TEST_F(SchedulerTest, SelfContinuationWhenTheRouteWaitPasses) {
@@ -319,3 +381,83 @@ TEST_F(SchedulerTest, ListJobsAcceptsOnlyThePageTokensItIssued) {
 
 }  // namespace
 }  // namespace eqat
+
+namespace eqat::testing {
+namespace {
+
+class OutputCheckTest : public SchedulerFixture {
+ protected:
+  // Runs one job through its block stage; returns its finalize assignment.
+  v1::Assignment ToFinalize(const std::string& w, std::string* job) {
+    *job = SubmitOk(Spec(v1::SEQUENTIAL, /*max_stages=*/1));
+    v1::Assignment s0 = Poll(w).assignment();
+    for (int b = s0.first_block(); b < s0.last_block(); ++b) EXPECT_TRUE(ReportBlock(s0, w, b).ok());
+    FinishOk(s0, w);
+    v1::Assignment fin = Poll(w).assignment();
+    EXPECT_EQ(fin.kind(), v1::FINALIZE);
+    return fin;
+  }
+  absl::Status Report(const v1::Assignment& fin, const std::string& w,
+                      const google::protobuf::Map<std::string, uint64_t>& sums) {
+    v1::StageFinished f;
+    f.set_worker_id(w);
+    f.set_assignment_id(fin.assignment_id());
+    f.set_ok(true);
+    f.mutable_result()->set_ppl(1.0);
+    f.mutable_result()->set_output_dir("/somewhere/else");  // never trusted
+    *f.mutable_result()->mutable_output_checksums() = sums;
+    return sched_->Finish(f);
+  }
+};
+
+TEST_F(OutputCheckTest, AVerifiedOutputSucceedsUnderTheSpecsPath) {
+  std::string w = AddWorker("127.0.0.1:1001"), job;
+  v1::Assignment fin = ToFinalize(w, &job);
+  ASSERT_TRUE(Report(fin, w, WriteOutput(fin.spec().output_dir())).ok());
+  v1::Job j = GetJob(job);
+  EXPECT_EQ(j.state(), v1::SUCCEEDED);
+  EXPECT_EQ(j.result().output_dir(), fin.spec().output_dir());
+  EXPECT_EQ(j.result().output_checksums().size(), 1u);
+}
+
+TEST_F(OutputCheckTest, AForgedFinalizeWithoutAnOutputFolderFailsTheJob) {
+  std::string w = AddWorker("127.0.0.1:1001"), job;
+  v1::Assignment fin = ToFinalize(w, &job);
+  google::protobuf::Map<std::string, uint64_t> sums;
+  sums["model.safetensors"] = 1234;
+  ASSERT_TRUE(Report(fin, w, sums).ok());
+  v1::Job j = GetJob(job);
+  EXPECT_EQ(j.state(), v1::FAILED);
+  EXPECT_NE(j.error().find("output check failed"), std::string::npos) << j.error();
+  EXPECT_EQ(j.result().ppl(), 0) << "the forged result is not recorded";
+}
+
+TEST_F(OutputCheckTest, AChangedMissingOrUnlistedFileFailsTheJob) {
+  for (int mode = 0; mode < 4; ++mode) {
+    std::string w = AddWorker("127.0.0.1:" + std::to_string(1100 + mode)), job;
+    v1::Assignment fin = ToFinalize(w, &job);
+    auto sums = WriteOutput(fin.spec().output_dir());
+    const std::string dir = fin.spec().output_dir();
+    std::string want;
+    if (mode == 0) {
+      ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "config.json"), "{\"flipped\": 1}").ok());
+      want = "'config.json' changed";
+    } else if (mode == 1) {
+      sums["model.safetensors"] = 99;
+      want = "'model.safetensors' is missing";
+    } else if (mode == 2) {
+      ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "planted.py"), "import os").ok());
+      want = "'planted.py' was not reported";
+    } else {
+      sums.clear();
+      want = "lists no output files";
+    }
+    ASSERT_TRUE(Report(fin, w, sums).ok());
+    v1::Job j = GetJob(job);
+    EXPECT_EQ(j.state(), v1::FAILED) << mode;
+    EXPECT_NE(j.error().find(want), std::string::npos) << mode << ": " << j.error();
+  }
+}
+
+}  // namespace
+}  // namespace eqat::testing

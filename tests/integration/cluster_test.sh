@@ -16,6 +16,10 @@
 #   4. cancelling a running job leaves the cluster ready: the next job succeeds
 #   5. killing the worker of a running stage ends in a reassignment (or a
 #      failure) with a clear event, never a hang
+#   6. the cluster is secure by default: the client reaches it over TLS with
+#      the CA and admin token of cluster.env; without a token, with a wrong
+#      one, or in plaintext it is refused; a worker without a certificate
+#      never registers
 # usage: tests/integration/cluster_test.sh BUILD_DIR
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -49,8 +53,35 @@ JOB=(--model "$REPO/models/stories260K" --method efficientqat --bits 2 --group -
 "$REPO/deploy/local-cluster.sh" 2 --build "$BUILD" --state-dir "$STATE" --base-port "$PORT" \
   --allowed-root "$REPO,$WORK" --worker-arg --threads=1 --coordinator-arg --worker-timeout-s=4 \
   --timeout 90 > "$WORK/cluster.log" 2>&1 || { cat "$WORK/cluster.log"; echo "0 passed, 1 failed"; exit 1; }
+set -a
 source "$STATE/cluster.env"
+set +a
 C=$COORDINATOR
+
+# 6. secure by default (before any job, so refusals can be seen to change nothing)
+if [ -n "${EQAT_TLS_CA:-}" ] && [ -n "${EQAT_TOKEN_FILE:-}" ] && "$EQAT" list --coordinator "$C" > /dev/null 2>&1; then
+  ok "client over TLS with the cluster CA and admin token from cluster.env"
+else bad "client over TLS: EQAT_TLS_CA='${EQAT_TLS_CA:-}' EQAT_TOKEN_FILE='${EQAT_TOKEN_FILE:-}'"; fi
+out=$(env -u EQAT_TOKEN_FILE "$EQAT" list --coordinator "$C" 2>&1); rc=$?
+if [ $rc -eq 2 ] && echo "$out" | grep -q "missing or invalid bearer token"; then
+  ok "no token: refused (exit 2, '$out')"
+else bad "no token: rc $rc: $out"; fi
+out=$(EQAT_TOKEN=0123456789abcdef0123 "$EQAT" list --coordinator "$C" 2>&1); rc=$?
+if [ $rc -eq 2 ] && echo "$out" | grep -q "missing or invalid bearer token"; then
+  ok "wrong token: refused"
+else bad "wrong token: rc $rc: $out"; fi
+out=$(timeout 20 "$EQAT" list --coordinator "$C" --insecure 2>&1); rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "unreachable"; then ok "plaintext client: no connection"
+else bad "plaintext client: rc $rc: $out"; fi
+# A worker certificate of another CA (made the same way, so only the CA differs).
+bash "$REPO/deploy/make-certs.sh" "$WORK/rogue-tls"
+timeout 6 "$BUILD/worker/eqat-worker" --coordinator "$C" --tls-ca "$EQAT_TLS_CA" \
+  --tls-cert "$WORK/rogue-tls/worker.pem" --tls-key "$WORK/rogue-tls/worker.key" \
+  --listen 127.0.0.1:0 --threads 1 > "$WORK/rogue.log" 2>&1; rc=$?
+out=$(timeout 20 "$EQAT" list --coordinator "$C" --json)
+if [ $rc -ne 0 ] && ! grep -q "registered as" "$WORK/rogue.log" && [ "$out" = "[]" ]; then
+  ok "a worker with a certificate of another CA never registers (rc $rc) and no job appeared"
+else bad "rogue worker: rc $rc, jobs $out: $(tail -n 3 "$WORK/rogue.log")"; fi
 
 # Wait until both workers are registered.
 for _ in $(seq 1 60); do

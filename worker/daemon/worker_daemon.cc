@@ -15,6 +15,7 @@
 #include <map>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -93,6 +94,12 @@ struct WorkerDaemon::Impl {
         fprintf(stderr, "eqat-worker: registered as %s\n", worker_id.c_str());
         return absl::OkStatus();
       }
+      if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+          st.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+        // Retrying cannot help: the coordinator refuses this worker's certificate.
+        return absl::UnauthenticatedError(absl::StrCat("coordinator ", o.coordinator,
+                                                       " refused this worker: ", st.error_message()));
+      }
       if (attempt % 10 == 0) {
         fprintf(stderr, "eqat-worker: coordinator %s not reachable yet: %s\n",
                 o.coordinator.c_str(), st.error_message().c_str());
@@ -131,12 +138,21 @@ struct WorkerDaemon::Impl {
   }
 
   template <typename Req>
-  void Send(grpc::Status (v1::Cluster::Stub::*fn)(grpc::ClientContext*, const Req&, v1::Ack*),
-            const Req& req) {
+  using ReportRpc = grpc::Status (v1::Cluster::Stub::*)(grpc::ClientContext*, const Req&, v1::Ack*);
+
+  // One report call, answered within 10 s or not at all.
+  template <typename Req>
+  grpc::Status Call(ReportRpc<Req> fn, const Req& req) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::Ack ack;
-    (stub.get()->*fn)(&ctx, req, &ack);
+    return (stub.get()->*fn)(&ctx, req, &ack);
+  }
+
+  // A report whose loss costs nothing (progress): one try.
+  template <typename Req>
+  void Send(ReportRpc<Req> fn, const Req& req) {
+    Call(fn, req);
   }
 
   // Sends a report that must not be lost (a packed block, the end of an
@@ -146,15 +162,10 @@ struct WorkerDaemon::Impl {
   // a refusal such as NOT_FOUND for an assignment it no longer knows) or
   // when the daemon stops. Returns the last status.
   template <typename Req>
-  grpc::Status SendReliably(
-      grpc::Status (v1::Cluster::Stub::*fn)(grpc::ClientContext*, const Req&, v1::Ack*),
-      const Req& req, const char* what) {
+  grpc::Status SendReliably(ReportRpc<Req> fn, const Req& req, const char* what) {
     auto backoff = std::chrono::milliseconds(250);
     for (int attempt = 1;; ++attempt) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-      v1::Ack ack;
-      grpc::Status st = (stub.get()->*fn)(&ctx, req, &ack);
+      grpc::Status st = Call(fn, req);
       const grpc::StatusCode c = st.error_code();
       // Unreachable: retried for as long as it takes (a coordinator
       // restarting). A coordinator-side failure: retried a few minutes.
@@ -187,11 +198,12 @@ struct WorkerDaemon::Impl {
     Send(&v1::Cluster::Stub::ReportProgress, r);
   }
 
-  // Waits for the previous stage to connect to the data listener.
-  absl::StatusOr<std::unique_ptr<ActivationReceiver>> AcceptInput() {
+  // Waits for the previous stage to connect to the data listener with
+  // `secret` (the assignment's stream_secret; others are refused).
+  absl::StatusOr<std::unique_ptr<ActivationReceiver>> AcceptInput(const std::string& secret) {
     for (;;) {
       CheckAbort();
-      auto r = transport->Accept(absl::Seconds(1));
+      auto r = transport->Accept(absl::Seconds(1), secret);
       if (r.ok()) return std::move(*r);
       // Strays (port scans, silent or foreign clients) are dropped inside
       // Accept (tcp_transport.h); anything but a timeout means the listener
@@ -206,7 +218,7 @@ struct WorkerDaemon::Impl {
                                                              const ActivationStoreOptions& cache,
                                                              int64_t hidden) {
     auto t0 = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(auto rx, AcceptInput());
+    ASSIGN_OR_RETURN(auto rx, AcceptInput(a.stream_secret()));
     StreamInputFeed::Options fo;
     fo.samples = a.spec().samples() + a.spec().val_samples();  // training + validation rows
     fo.sample_shape = {a.spec().seqlen(), hidden};
@@ -271,10 +283,10 @@ struct WorkerDaemon::Impl {
     Send(&v1::Cluster::Stub::ReportProgress, r);
   }
 
-  absl::Status StreamOutputs(const std::string& address, bool peer_nccl, const StageActivations& out,
-                             const v1::Assignment& a) {
+  absl::Status StreamOutputs(const std::string& address, bool peer_nccl, const std::string& secret,
+                             const StageActivations& out, const v1::Assignment& a) {
     auto t0 = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(auto tx, transport->Connect(address, peer_nccl));
+    ASSIGN_OR_RETURN(auto tx, transport->Connect(address, peer_nccl, secret));
     int64_t bytes = 0;
     RETURN_IF_ERROR(SendStore(tx.get(), "fp", *out.fp, &bytes));
     RETURN_IF_ERROR(SendStore(tx.get(), "quant", *out.q, &bytes));
@@ -315,6 +327,7 @@ struct WorkerDaemon::Impl {
           StageRange{a->job_dir(), a->first_block(), a->last_block(), a->resume_from_block()},
           StageResources{device, cache});
       r.block_checksums = {a->block_checksums().begin(), a->block_checksums().end()};
+      r.allowed_roots = {a->allowed_roots().begin(), a->allowed_roots().end()};
       std::unique_ptr<StreamInputFeed> feed;
       if (a->receive_inputs() && in.fp == nullptr) {
         ASSIGN_OR_RETURN(ModelConfig cfg, LoadModelConfig(a->spec().model_dir()));
@@ -332,7 +345,7 @@ struct WorkerDaemon::Impl {
           const std::string& address = route.data_address();
           if (address.empty()) return absl::OkStatus();  // hand over at the end instead
           auto t0 = std::chrono::steady_clock::now();
-          auto c = transport->Connect(address, route.data_nccl());
+          auto c = transport->Connect(address, route.data_nccl(), route.data_secret());
           if (!c.ok()) {
             fprintf(stderr, "eqat-worker: pipelined stream to %s: %s; streaming at the end\n",
                     address.c_str(), std::string(c.status().message()).c_str());
@@ -444,7 +457,8 @@ struct WorkerDaemon::Impl {
           in = std::move(out);
           break;
         }
-        absl::Status sent = StreamOutputs(resp.data_address(), resp.data_nccl(), out, *a);
+        absl::Status sent =
+            StreamOutputs(resp.data_address(), resp.data_nccl(), resp.data_secret(), out, *a);
         if (sent.ok()) return absl::OkStatus();
         fprintf(stderr, "eqat-worker: streaming to %s failed: %s; asking again\n",
                 resp.data_address().c_str(), std::string(sent.message()).c_str());
@@ -458,6 +472,7 @@ struct WorkerDaemon::Impl {
     FinalizeRequest r = FinalizeRequestFor(s, a.job_dir(), StageResources{device, {}});
     r.commit_id = a.job_id();  // a retried finalize may replace its own output (job_dir/commit)
     r.block_checksums = {a.block_checksums().begin(), a.block_checksums().end()};
+    r.allowed_roots = {a.allowed_roots().begin(), a.allowed_roots().end()};
     r.e2e_options.on_step = [&](int64_t step, int64_t total, double loss) {
       CheckAbort();
       Progress(a, "e2e-qp", -1, step, total, loss, 0, 0);
@@ -473,6 +488,7 @@ struct WorkerDaemon::Impl {
     res.set_ppl(fr.ppl);
     res.set_block_ap_ppl(fr.block_ap_ppl);
     res.set_eval_windows(fr.eval_windows);
+    for (const auto& [file, sum] : fr.output_checksums) (*res.mutable_output_checksums())[file] = sum;
     // The job folder (its packed blocks) is removed only once the
     // coordinator has acknowledged this result (Execute): until then a
     // retried finalize still needs the blocks.
@@ -586,14 +602,16 @@ absl::Status WorkerDaemon::Run() {
                        .Register(*d.registry)
                        .Add({});
   if (!d.o.metrics_listen.empty()) {
-    auto ex = StartMetricsExposer(d.o.metrics_listen, {d.registry, d.process_metrics});
+    auto ex = StartMetricsExposer(d.o.metrics_listen, {d.registry, d.process_metrics},
+                                  {d.o.metrics_auth_file});
     if (!ex.ok()) {
+      if (absl::StartsWith(ex.status().message(), "--metrics-auth-file")) return ex.status();
       return absl::Status(ex.status().code(), absl::StrCat("--metrics-listen: ", ex.status().message()));
     }
     d.exposer = std::move(*ex);
   }
-  d.stub = v1::Cluster::NewStub(
-      grpc::CreateChannel(d.o.coordinator, grpc::InsecureChannelCredentials()));
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, OpenChannel(d.o.coordinator, d.o.tls));
+  d.stub = v1::Cluster::NewStub(channel);
   RETURN_IF_ERROR(d.Register());
   std::thread hb([&d] { d.HeartbeatLoop(); });
   while (!d.stop) {
@@ -605,6 +623,12 @@ absl::Status WorkerDaemon::Run() {
     v1::PollResponse resp;
     grpc::Status st = d.stub->PollAssignment(&ctx, req, &resp);
     if (!st.ok()) {
+      if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+        d.stop = true;
+        hb.join();
+        return absl::UnauthenticatedError(absl::StrCat("coordinator ", d.o.coordinator,
+                                                       " refused this worker: ", st.error_message()));
+      }
       if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) d.Register().IgnoreError();
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       continue;

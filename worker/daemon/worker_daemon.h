@@ -23,6 +23,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/rpc/credentials.h"
 
 namespace eqat {
 
@@ -31,6 +32,7 @@ struct WorkerDaemonOptions {
   std::string listen;           // data listener for activation streams
   std::string advertise;        // address other workers dial (default: listen)
   std::string metrics_listen;   // Prometheus /metrics
+  std::string metrics_auth_file;  // USER:PASSWORD for /metrics basic auth (empty: open)
   std::string device = "cpu";
   std::string transport = "auto";  // tcp | nccl | auto (transport/transport_factory.h)
   std::string name;
@@ -39,6 +41,9 @@ struct WorkerDaemonOptions {
   // Device memory reported to the coordinator for memory planning
   // ("80G"; "0": unknown). RAM is read from the system (cgroup-aware).
   std::string device_memory = "0";
+  // gRPC to the coordinator: mutual TLS with this worker's certificate
+  // unless tls.insecure (common/rpc/credentials.h).
+  TlsConfig tls;
 };
 
 class WorkerDaemon {

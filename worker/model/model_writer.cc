@@ -1,9 +1,7 @@
 #include "worker/model/model_writer.h"
 
-#include <unistd.h>
 
 #include <filesystem>
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
@@ -228,9 +226,7 @@ absl::Status WriteModelFolder(const LlamaModel& model, const std::string& source
   RETURN_IF_ERROR(CheckOutputDir(out_dir, o.overwrite || own));
   RETURN_IF_ERROR(CheckOutputNotSource(out_dir, source_dir));
   std::string clean = CleanPath(out_dir);
-  // Unique per writer, also across hosts that share the folder (pids repeat).
-  std::random_device rd;
-  std::string tmp = absl::StrCat(clean, ".tmp-", getpid(), "-", absl::Hex(rd(), absl::kZeroPad8));
+  const std::string tmp = TempSiblingPath(clean);
   RETURN_IF_ERROR(RemoveAll(tmp));
   RETURN_IF_ERROR(MakeDirs(tmp));
   absl::Status st;

@@ -347,7 +347,7 @@ absl::Status WritePeftAdapter(const LlamaModel& model, const std::string& dir,
     }
     // A new folder appears complete or not at all.
     const std::string clean = CleanPath(dir);
-    const std::string tmp = absl::StrCat(clean, ".tmp-", getpid());
+    const std::string tmp = TempSiblingPath(clean);
     RETURN_IF_ERROR(RemoveAll(tmp));
     RETURN_IF_ERROR(MakeDirs(tmp));
     absl::Status s = WriteFiles(model, tmp, info);

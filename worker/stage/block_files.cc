@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
+#include "common/folder_checksums.h"
 #include "common/safetensors.h"
 #include "common/status_macros.h"
 #include "worker/model/tensor_io.h"
@@ -18,12 +19,7 @@ uint64_t RecordedChecksum(const std::map<int, uint64_t>& checksums, int block) {
 }
 
 uint64_t Fnv1a64(const std::string& bytes) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
+  return Fnv1a64Update(kFnv1a64Offset, bytes.data(), bytes.size());
 }
 
 std::string BlockReportPath(const std::string& job_dir, int block) {

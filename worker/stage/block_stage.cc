@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
+#include "common/job/job_spec.h"
 #include "common/status_macros.h"
 #include "common/text_data.h"
 #include "common/tokenizer.h"
@@ -88,6 +89,7 @@ absl::StatusOr<StageActivations> RunBlockStage(const BlockStageRequest& r, Stage
   auto user_packed = r.options.on_block_packed;
   o.on_block_packed = [&](int i, const Block& b) -> absl::Status {
     std::string path = BlockFilePath(r.job_dir, i);
+    RETURN_IF_ERROR(CheckStillInRoots("job_dir", r.job_dir, r.allowed_roots));
     ASSIGN_OR_RETURN(uint64_t checksum, WriteBlockFile(path, b, i, r.options.spec));
     if (r.on_block_written) r.on_block_written(i, path, checksum);
     return user_packed ? user_packed(i, b) : absl::OkStatus();

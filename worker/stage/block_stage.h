@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/job/job_defaults.h"
@@ -34,6 +35,9 @@ struct BlockStageRequest {
   int first_block = 0;
   int last_block = 0;            // exclusive
   int resume_from_block = 0;     // blocks before it are packed on disk
+  // The coordinator's allowed roots: job_dir is checked against them again
+  // before every block write (job_spec.h CheckStillInRoots); empty: unchecked.
+  std::vector<std::string> allowed_roots;
   BlockwiseOptions options;      // method, spec, Block-AP, cache, callbacks
   // The calibration windows (used when inputs are computed here); built by
   // BlockStageRequestFor (stage_requests.h) from a validated spec. Rows of

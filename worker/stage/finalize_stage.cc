@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
+#include "common/folder_checksums.h"
+#include "common/job/job_spec.h"
 #include "common/status_macros.h"
 #include "common/text_data.h"
 #include "common/tokenizer.h"
@@ -99,6 +101,7 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
     wo.commit_marker = JoinPath(r.job_dir, "commit");
     wo.commit_id = r.commit_id;
   }
+  RETURN_IF_ERROR(CheckStillInRoots("spec.output_dir", r.output_dir, r.allowed_roots));
   RETURN_IF_ERROR(WriteModelFolder(*model, r.model_dir, r.output_dir, wo));
   const std::string adapter_dir = JoinPath(r.output_dir, kAdapterSubdir);
   if (lora) {
@@ -107,6 +110,7 @@ absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r) {
     info.base_model_name_or_path = r.output_dir;
     RETURN_IF_ERROR(WritePeftAdapter(*model, adapter_dir, info));
   }
+  ASSIGN_OR_RETURN(res.output_checksums, FolderChecksums(r.output_dir));
   model.reset();
   if (!eval_tokens.empty()) {
     stage("eval");

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/job/job_defaults.h"
@@ -33,6 +34,9 @@ struct FinalizeRequest {
   // read must match; a block absent here is read unchecked.
   std::map<int, uint64_t> block_checksums;
   std::string output_dir;
+  // The coordinator's allowed roots: output_dir is checked against them
+  // again right before the write (job_spec.h CheckStillInRoots); empty: unchecked.
+  std::vector<std::string> allowed_roots;
   kernels::QuantSpec spec;
   QuantMethod method = QuantMethod::kEfficientQat;
   // End-to-end training after the blocks: E2E-QP of the step sizes
@@ -71,6 +75,9 @@ struct FinalizeResult {
   bool evaluated = false;
   int64_t e2e_steps = 0;      // 0: E2E-QP did not run
   double e2e_seconds = 0;
+  // FNV-1a 64 of every file of the written output folder (relative paths),
+  // read back right after the write (common/folder_checksums.h).
+  std::map<std::string, uint64_t> output_checksums;
 };
 
 absl::StatusOr<FinalizeResult> RunFinalize(const FinalizeRequest& r);

@@ -2,8 +2,8 @@
 // (float tensors [n, L, hidden], tagged "fp" or "quant") to stage k+1.
 //
 // Only the data path lives here. Rendezvous (who listens where, the NCCL
-// unique id) is the coordinator's business and happens before a sender or
-// receiver exists. Implementations:
+// unique id, the stream secret a TCP sender presents: tcp_transport.h) is
+// the coordinator's business and happens before a sender or receiver exists. Implementations:
 //   tcp_transport.h     framed TCP stream between processes or hosts;
 //   inproc_transport.h  in-memory bounded channel (tests, a stage to itself);
 //   nccl_transport.h    ncclSend/ncclRecv (built only with EQAT_WITH_NCCL).

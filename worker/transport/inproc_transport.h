@@ -4,6 +4,9 @@
 // (bounded buffer and backpressure, explicit end of stream, a destroyed end
 // reported as Unavailable, the same frame validation), minus the wire.
 // Frames are deep-copied on Send, so the caller may reuse its tensor.
+// No stream secret: both ends are created together and handed out by the
+// caller, so there is no listener a stranger could join (unlike TCP's,
+// tcp_transport.h).
 // Thread-safety: see activation_transport.h (both ends are thread-safe).
 #ifndef EQAT_WORKER_TRANSPORT_INPROC_TRANSPORT_H_
 #define EQAT_WORKER_TRANSPORT_INPROC_TRANSPORT_H_

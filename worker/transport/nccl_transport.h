@@ -5,6 +5,9 @@
 // Rendezvous is out of band: one side calls NewUniqueId(), the coordinator
 // hands the bytes to every rank, and each rank joins with its factory (a
 // collective call: all `nranks` ranks must join within options.timeout).
+// Workers carry the id over a TCP stream whose handshake presented the
+// receiving stage's secret (transport_factory.h), so only routed peers
+// learn it; this file checks no secret of its own.
 // Use one communicator per direction: NCCL communicators are not thread-safe,
 // so a stage that both receives and sends holds two (one per link).
 //

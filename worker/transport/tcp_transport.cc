@@ -67,6 +67,7 @@ void ConfigureConnected(int fd, const TransportOptions& o) {
   SetIntOpt(fd, IPPROTO_TCP, TCP_KEEPCNT, 3);
 }
 
+// The first kTcpHelloBytes of a hello: magic, this version, `word`.
 void PutHello(char out[kTcpHelloBytes], const char* magic, uint32_t word) {
   std::memset(out, 0, kTcpHelloBytes);
   std::memcpy(out, magic, 8);
@@ -77,6 +78,26 @@ uint32_t GetWord(const char* p) {
   uint32_t v = 0;
   for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
   return v;
+}
+
+// InvalidArgument unless `secret` is one a hello can carry.
+absl::Status CheckSecret(const std::string& secret) {
+  if (secret.size() != kTcpStreamSecretBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "activation stream secret must be ", kTcpStreamSecretBytes, " bytes, got ", secret.size(),
+        secret.empty() ? " (an empty secret would accept anyone)" : ""));
+  }
+  return absl::OkStatus();
+}
+
+// Equal n-byte strings, in time independent of where they differ.
+bool ConstantTimeEqual(const char* a, const char* b, size_t n) {
+  volatile unsigned char diff = 0;
+  for (size_t i = 0; i < n; ++i) {
+    diff = diff | static_cast<unsigned char>(static_cast<unsigned char>(a[i]) ^
+                                             static_cast<unsigned char>(b[i]));
+  }
+  return diff == 0;
 }
 
 absl::Status ReadHello(int fd, const char* magic, absl::Duration timeout, uint32_t* version,
@@ -206,21 +227,34 @@ class TcpReceiver : public ActivationReceiver {
   std::thread reader_;  // last: starts after the members above exist
 };
 
-// Answers the complete sender `hello` received on `fd`. The receiver of its
-// stream; FailedPrecondition (after telling the sender) for another protocol
-// version, or the reply's write error. `fd` is closed on error.
+// Answers the sender hello received on `fd`: `have` bytes of it, at least
+// kTcpHelloBytes, all kTcpSenderHelloBytes unless its version is another.
+// The receiver of its stream; FailedPrecondition for another protocol
+// version and PermissionDenied for another secret (both after telling the
+// sender), or the reply's write error. `fd` is closed on error.
 absl::StatusOr<std::unique_ptr<ActivationReceiver>> FinishHandshake(UniqueFd fd, const char* hello,
+                                                                    size_t have,
+                                                                    const std::string& secret,
                                                                     const TransportOptions& o) {
   ConfigureConnected(fd.get(), o);
   const uint32_t version = GetWord(hello + 8);
-  const bool compatible = version == kTcpProtocolVersion;
+  uint32_t status = kTcpHelloAccepted;
+  if (version != kTcpProtocolVersion) {
+    status = kTcpHelloBadVersion;
+  } else if (have < kTcpSenderHelloBytes ||
+             !ConstantTimeEqual(hello + kTcpHelloBytes, secret.data(), kTcpStreamSecretBytes)) {
+    status = kTcpHelloBadSecret;
+  }
   char reply[kTcpHelloBytes];
-  PutHello(reply, kTcpReceiverHelloMagic, compatible ? 0 : 1);
+  PutHello(reply, kTcpReceiverHelloMagic, status);
   // A fresh socket's send buffer takes 16 bytes at once: this does not wait.
   RETURN_IF_ERROR(socket_io::WriteFull(fd.get(), {iovec{reply, sizeof(reply)}}, o.hello_timeout));
-  if (!compatible) {
+  if (status == kTcpHelloBadVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         "activation sender speaks protocol ", version, ", this receiver ", kTcpProtocolVersion));
+  }
+  if (status == kTcpHelloBadSecret) {
+    return absl::PermissionDeniedError("activation sender presented another stream secret");
   }
   return std::unique_ptr<ActivationReceiver>(new TcpReceiver(std::move(fd), o));
 }
@@ -251,7 +285,7 @@ namespace tcp_internal {
 struct PendingHello {
   UniqueFd fd;
   absl::Time deadline;            // dropped as silent after this
-  char hello[kTcpHelloBytes] = {};
+  char hello[kTcpSenderHelloBytes] = {};
   size_t have = 0;                // bytes of `hello` received so far
 };
 
@@ -306,7 +340,8 @@ TcpActivationListener::TcpActivationListener(int fd, int port, const TransportOp
 TcpActivationListener::~TcpActivationListener() { ::close(fd_); }
 
 absl::StatusOr<std::unique_ptr<ActivationReceiver>> TcpActivationListener::Accept(
-    absl::Duration timeout) {
+    absl::Duration timeout, const std::string& secret) {
+  RETURN_IF_ERROR(CheckSecret(secret));
   absl::MutexLock lock(&mu_);
   const absl::Time deadline = absl::Now() + std::max(timeout, absl::ZeroDuration());
   std::vector<pollfd> fds;
@@ -326,7 +361,7 @@ absl::StatusOr<std::unique_ptr<ActivationReceiver>> TcpActivationListener::Accep
     // Backwards: removing pending_[i] leaves pending_[0..i) matched to fds.
     for (size_t i = pending_.size(); i-- > 0;) {
       if (fds[i + 1].revents == 0) continue;
-      if (std::unique_ptr<ActivationReceiver> receiver = AdvanceHello(i)) return receiver;
+      if (std::unique_ptr<ActivationReceiver> receiver = AdvanceHello(i, secret)) return receiver;
     }
     const absl::Time now = absl::Now();
     for (size_t i = pending_.size(); i-- > 0;) {
@@ -337,7 +372,8 @@ absl::StatusOr<std::unique_ptr<ActivationReceiver>> TcpActivationListener::Accep
     if (fds[0].revents != 0) {
       ASSIGN_OR_RETURN(const bool accepted, AcceptOne());
       if (accepted) {
-        if (std::unique_ptr<ActivationReceiver> receiver = AdvanceHello(pending_.size() - 1)) {
+        if (std::unique_ptr<ActivationReceiver> receiver =
+                AdvanceHello(pending_.size() - 1, secret)) {
           return receiver;
         }
       }
@@ -362,11 +398,15 @@ absl::StatusOr<bool> TcpActivationListener::AcceptOne() {
   return true;
 }
 
-std::unique_ptr<ActivationReceiver> TcpActivationListener::AdvanceHello(size_t i) {
+std::unique_ptr<ActivationReceiver> TcpActivationListener::AdvanceHello(
+    size_t i, const std::string& secret) {
   PendingHello& p = pending_[i];
+  // A sender writes nothing past its hello before the reply, so reading up
+  // to the whole hello never takes frame bytes; an older version's shorter
+  // hello is complete (and answered) at kTcpHelloBytes.
   bool eof = false;
   absl::StatusOr<size_t> got =
-      socket_io::ReadAvailable(p.fd.get(), p.hello + p.have, kTcpHelloBytes - p.have, &eof);
+      socket_io::ReadAvailable(p.fd.get(), p.hello + p.have, kTcpSenderHelloBytes - p.have, &eof);
   if (got.ok()) p.have += *got;
   // Garbage is told apart by its first byte that differs from the magic.
   if (!got.ok() || std::memcmp(p.hello, kTcpSenderHelloMagic, std::min<size_t>(p.have, 8)) != 0) {
@@ -374,14 +414,17 @@ std::unique_ptr<ActivationReceiver> TcpActivationListener::AdvanceHello(size_t i
     return nullptr;
   }
   if (p.have < kTcpHelloBytes) return nullptr;  // the rest is still due
-  char hello[kTcpHelloBytes];
+  const bool this_version = GetWord(p.hello + 8) == kTcpProtocolVersion;
+  if (this_version && p.have < kTcpSenderHelloBytes) return nullptr;  // the secret is due
+  char hello[kTcpSenderHelloBytes];
   std::memcpy(hello, p.hello, sizeof(hello));
+  const size_t have = p.have;
   UniqueFd fd = std::move(p.fd);
   pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
   absl::StatusOr<std::unique_ptr<ActivationReceiver>> receiver =
-      FinishHandshake(std::move(fd), hello, options_);
+      FinishHandshake(std::move(fd), hello, have, secret, options_);
   if (receiver.ok()) return std::move(*receiver);
-  dropped_.fetch_add(1, std::memory_order_relaxed);  // other version, or gone
+  dropped_.fetch_add(1, std::memory_order_relaxed);  // other version or secret, or gone
   return nullptr;
 }
 
@@ -393,8 +436,9 @@ void TcpActivationListener::DropPending(size_t i) {
 // ---- sender ----
 
 absl::StatusOr<std::unique_ptr<TcpActivationSender>> TcpActivationSender::Connect(
-    const std::string& address, const TransportOptions& options) {
+    const std::string& address, const std::string& secret, const TransportOptions& options) {
   RETURN_IF_ERROR(ValidateTransportOptions(options));
+  RETURN_IF_ERROR(CheckSecret(secret));
   ASSIGN_OR_RETURN(AddrInfoPtr ai, Resolve(address));
   const absl::Time deadline = absl::Now() + options.timeout;
   absl::Status last = absl::UnavailableError(absl::StrCat("cannot connect to ", address));
@@ -427,15 +471,21 @@ absl::StatusOr<std::unique_ptr<TcpActivationSender>> TcpActivationSender::Connec
       }
     }
     ConfigureConnected(fd.get(), options);
-    char hello[kTcpHelloBytes];
+    char hello[kTcpSenderHelloBytes];
     PutHello(hello, kTcpSenderHelloMagic, 0);
+    std::memcpy(hello + kTcpHelloBytes, secret.data(), kTcpStreamSecretBytes);
     RETURN_IF_ERROR(socket_io::WriteFull(fd.get(), {iovec{hello, sizeof(hello)}},
                                          std::max(deadline - absl::Now(), absl::ZeroDuration())));
     uint32_t version = 0, word = 0;
     RETURN_IF_ERROR(ReadHello(fd.get(), kTcpReceiverHelloMagic,
                               std::max(deadline - absl::Now(), absl::ZeroDuration()), &version,
                               &word));
-    if (word != 0) {
+    if (word == kTcpHelloBadSecret) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "activation receiver at ", address,
+          " refused the stream secret (a stale route, or its stage was reassigned)"));
+    }
+    if (word != kTcpHelloAccepted) {
       return absl::FailedPreconditionError(absl::StrCat(
           "activation receiver speaks protocol ", version, ", this sender ", kTcpProtocolVersion));
     }

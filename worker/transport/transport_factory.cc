@@ -96,8 +96,9 @@ class WorkerTransportImpl : public WorkerTransport {
   int port() const override { return listener_->port(); }
   bool nccl() const override { return nccl_; }
 
-  absl::StatusOr<std::unique_ptr<ActivationReceiver>> Accept(absl::Duration timeout) override {
-    ASSIGN_OR_RETURN(std::unique_ptr<ActivationReceiver> rx, listener_->Accept(timeout));
+  absl::StatusOr<std::unique_ptr<ActivationReceiver>> Accept(absl::Duration timeout,
+                                                             const std::string& secret) override {
+    ASSIGN_OR_RETURN(std::unique_ptr<ActivationReceiver> rx, listener_->Accept(timeout, secret));
     if (!nccl_) return rx;
     // Senders that use NCCL send the rendezvous first, right after connecting.
     absl::StatusOr<TensorFrame> first = rx->Recv(config_.options.timeout);
@@ -115,9 +116,11 @@ class WorkerTransportImpl : public WorkerTransport {
   }
 
   absl::StatusOr<std::unique_ptr<ActivationSender>> Connect(const std::string& address,
-                                                             bool peer_nccl) override {
+                                                             bool peer_nccl,
+                                                             const std::string& secret) override {
+    // The rendezvous travels over this connection: the secret guards it too.
     ASSIGN_OR_RETURN(std::unique_ptr<ActivationSender> tcp,
-                     TcpActivationSender::Connect(address, config_.options));
+                     TcpActivationSender::Connect(address, secret, config_.options));
     if (!nccl_ || !peer_nccl) return tcp;
 #if defined(EQAT_WITH_NCCL)
     ASSIGN_OR_RETURN(std::string id, NcclActivationTransport::NewUniqueId());

@@ -10,6 +10,9 @@
 //   auto  nccl where this worker can (CUDA device and NCCL build), else tcp.
 // A receiver accepts both: whether a stream is NCCL is up to its sender,
 // which uses NCCL only when both ends can (RouteResponse.data_nccl).
+// Secrets: every stream starts with the TCP handshake (tcp_transport.h), so
+// the receiving stage's stream secret guards both kinds: the NCCL id goes
+// only to, and comes only from, a peer whose hello carried the secret.
 // Thread-safety: Accept and Connect may be called from different threads.
 #ifndef EQAT_WORKER_TRANSPORT_TRANSPORT_FACTORY_H_
 #define EQAT_WORKER_TRANSPORT_TRANSPORT_FACTORY_H_
@@ -48,13 +51,20 @@ class WorkerTransport {
   // "tcp" or "nccl": what this worker uses where its peer can too.
   std::string name() const { return nccl() ? "nccl" : "tcp"; }
 
-  // Waits up to `timeout` for one incoming stream (either kind). Errors as
-  // TcpActivationListener::Accept; DeadlineExceeded when nobody came.
-  virtual absl::StatusOr<std::unique_ptr<ActivationReceiver>> Accept(absl::Duration timeout) = 0;
-  // Opens a stream to the receiver at `address`; over NCCL when this worker
-  // and the peer (`peer_nccl`) both can.
+  // Waits up to `timeout` for one incoming stream (either kind) whose sender
+  // presents `secret` (Assignment.stream_secret of the receiving stage).
+  // Errors as TcpActivationListener::Accept: InvalidArgument for a secret
+  // that is empty or not kTcpStreamSecretBytes long; DeadlineExceeded when
+  // nobody (with that secret) came.
+  virtual absl::StatusOr<std::unique_ptr<ActivationReceiver>> Accept(absl::Duration timeout,
+                                                                     const std::string& secret) = 0;
+  // Opens a stream to the receiver at `address`, presenting `secret`
+  // (RouteResponse.data_secret); over NCCL when this worker and the peer
+  // (`peer_nccl`) both can. Errors as TcpActivationSender::Connect
+  // (PermissionDenied: the receiver expects another secret), then NCCL's.
   virtual absl::StatusOr<std::unique_ptr<ActivationSender>> Connect(const std::string& address,
-                                                                     bool peer_nccl) = 0;
+                                                                     bool peer_nccl,
+                                                                     const std::string& secret) = 0;
 };
 
 }  // namespace eqat

@@ -359,3 +359,27 @@ TEST(InAllowedRootsTest, ResolvesDotsAndPrefixes) {
 
 }  // namespace
 }  // namespace eqat
+
+namespace eqat {
+namespace {
+
+TEST(CheckStillInRootsTest, ALinkSwappedInAfterAcceptanceIsCaughtBeforeTheWrite) {
+  testing::TempDir root, outside;
+  namespace fs = std::filesystem;
+  const std::string parent = root.path() + "/runs";
+  fs::create_directories(parent);
+  const std::string out = parent + "/q";
+  EXPECT_TRUE(InAllowedRoots(out, {root.path()}));
+  EXPECT_TRUE(CheckStillInRoots("spec.output_dir", out, {root.path()}).ok());
+  // The parent becomes a link to a folder outside the roots.
+  fs::remove_all(parent);
+  fs::create_directory_symlink(outside.path(), parent);
+  absl::Status st = CheckStillInRoots("spec.output_dir", out, {root.path()});
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("spec.output_dir"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("nothing was written"), std::string::npos) << st;
+  EXPECT_TRUE(CheckStillInRoots("spec.output_dir", out, {}).ok()) << "no roots: a local run";
+}
+
+}  // namespace
+}  // namespace eqat

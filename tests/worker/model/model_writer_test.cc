@@ -211,7 +211,7 @@ TEST(ModelWriterTest, RefusesNonEmptyOutAndLeavesNothingOnFailure) {
   std::string out2 = FreshDir("fail");
   EXPECT_FALSE(WriteModelFolder(**model, testing::StoriesDir(), out2, WriteOptions{}).ok());
   EXPECT_FALSE(PathExists(out2));
-  const std::string tmp_prefix = std::filesystem::path(out2).filename().string() + ".tmp-";
+  const std::string tmp_prefix = std::filesystem::path(out2).filename().string() + ".tmp.";
   for (const auto& e : std::filesystem::directory_iterator(::testing::TempDir())) {
     EXPECT_NE(e.path().filename().string().rfind(tmp_prefix, 0), 0u) << e.path();
   }

@@ -1,7 +1,8 @@
 // The transport factory: --transport parsing, what a CPU worker gets for
 // each kind, and a stream through the chosen transport over loopback
-// (bit-exact frames, end of stream). The NCCL path needs two CUDA devices
-// and skips without them.
+// (bit-exact frames, end of stream), and the stream secret guarding it (a
+// sender with another secret is refused, the receiver keeps waiting for the
+// right one). The NCCL path needs two CUDA devices and skips without them.
 #include "worker/transport/transport_factory.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,8 @@
 
 namespace eqat {
 namespace {
+
+const std::string kSecret(16, '\x42');
 
 TEST(TransportFactoryTest, ParsesKinds) {
   EXPECT_EQ(*ParseTransportKind("tcp"), TransportKind::kTcp);
@@ -54,8 +57,14 @@ void StreamBetween(WorkerTransport& from, WorkerTransport& to, bool peer_nccl) {
   torch::manual_seed(3);
   std::vector<torch::Tensor> sent = {torch::randn({2, 4, 8}), torch::randn({1, 4, 8}),
                                      torch::randn({3, 4, 8}).to(torch::kBFloat16)};
-  auto rx_future = std::async(std::launch::async, [&] { return to.Accept(absl::Seconds(30)); });
-  auto tx = from.Connect(absl::StrCat("127.0.0.1:", to.port()), peer_nccl);
+  auto rx_future =
+      std::async(std::launch::async, [&] { return to.Accept(absl::Seconds(30), kSecret); });
+  // A sender routed with a stale secret is refused first; the receiver
+  // keeps waiting and takes the right one.
+  auto stale = from.Connect(absl::StrCat("127.0.0.1:", to.port()), peer_nccl,
+                            std::string(16, '\x43'));
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kPermissionDenied) << stale.status();
+  auto tx = from.Connect(absl::StrCat("127.0.0.1:", to.port()), peer_nccl, kSecret);
   ASSERT_TRUE(tx.ok()) << tx.status();
   auto rx = rx_future.get();
   ASSERT_TRUE(rx.ok()) << rx.status();
@@ -91,6 +100,16 @@ TEST(TransportFactoryTest, TcpStreamIsBitExact) {
   // A peer that says it takes NCCL changes nothing for a TCP worker.
   StreamBetween(**a, **b, /*peer_nccl=*/true);
   StreamBetween(**a, **b, /*peer_nccl=*/false);
+}
+
+TEST(TransportFactoryTest, EmptySecretIsRefusedNotAcceptAnyone) {
+  TransportConfig c;
+  c.kind = TransportKind::kTcp;
+  auto a = WorkerTransport::Create(c);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ((*a)->Accept(absl::Seconds(5), "").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*a)->Connect(absl::StrCat("127.0.0.1:", (*a)->port()), false, "").status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(TransportFactoryTest, NcclStreamBetweenTwoDevices) {

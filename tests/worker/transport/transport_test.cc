@@ -3,7 +3,7 @@
 // NCCL two-rank (>= 2 GPUs); the NCCL ones skip without devices or without an
 // NCCL build. Then wire-format tests (frame codec) and TCP-only tests that
 // speak raw bytes to the listener, strays (port scans, silent and foreign
-// clients) included.
+// clients, short hellos, senders with another stream secret) included.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -39,6 +39,16 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// A stream secret as the coordinator issues them (16 bytes), and others.
+const std::string kSecret("\x01secret-of-s1\x00\xfe\x7f", kTcpStreamSecretBytes);
+// Differs from kSecret in its last byte only.
+std::string NearlyTheSecret() {
+  std::string s = kSecret;
+  s.back() = static_cast<char>(s.back() ^ 1);
+  return s;
+}
+const std::string kOtherSecret(kTcpStreamSecretBytes, '\x5a');
+
 // ---- implementations under test ----
 
 struct Impl {
@@ -54,8 +64,8 @@ absl::StatusOr<ActivationChannel> MakeTcp(const TransportOptions& o) {
   if (!listener.ok()) return listener.status();
   const std::string address = absl::StrCat("127.0.0.1:", (*listener)->port());
   auto connecting = std::async(std::launch::async,
-                               [&] { return TcpActivationSender::Connect(address, o); });
-  auto receiver = (*listener)->Accept(absl::Seconds(5));
+                               [&] { return TcpActivationSender::Connect(address, kSecret, o); });
+  auto receiver = (*listener)->Accept(absl::Seconds(5), kSecret);
   auto sender = connecting.get();
   if (!receiver.ok()) return receiver.status();
   if (!sender.ok()) return sender.status();
@@ -495,7 +505,7 @@ TEST(TransportOptionsTest, BadOptionsAreInvalidArgument) {
   EXPECT_EQ(CreateInprocChannel(o).status().code(), absl::StatusCode::kInvalidArgument);
   o = TransportOptions();
   o.timeout = absl::ZeroDuration();
-  EXPECT_EQ(TcpActivationSender::Connect("127.0.0.1:1", o).status().code(),
+  EXPECT_EQ(TcpActivationSender::Connect("127.0.0.1:1", kSecret, o).status().code(),
             absl::StatusCode::kInvalidArgument);
   o = TransportOptions();
   o.hello_timeout = absl::ZeroDuration();
@@ -564,18 +574,47 @@ class TcpTransportTest : public ::testing::Test {
   void WriteRaw(const void* data, size_t n) {
     ASSERT_EQ(::send(raw_, data, n, MSG_NOSIGNAL), static_cast<ssize_t>(n));
   }
-  static std::string Hello(uint32_t version = kTcpProtocolVersion) {
+  // The first kTcpHelloBytes of a sender hello: magic, version, flags.
+  static std::string HelloHead(uint32_t version) {
     std::string h(kTcpSenderHelloMagic, 8);
     for (int i = 0; i < 4; ++i) h.push_back(static_cast<char>(version >> (8 * i)));
     h.append(4, '\0');
     return h;
+  }
+  // A whole sender hello of this protocol version, presenting `secret`.
+  static std::string Hello(const std::string& secret = kSecret) {
+    return HelloHead(kTcpProtocolVersion) + secret;
+  }
+  // Reads the listener's 16-byte reply on `fd`; its status word, or -1 when
+  // no whole reply with the receiver's magic came within 2 s.
+  static int64_t ReadReplyStatus(int fd) {
+    char reply[kTcpHelloBytes];
+    size_t have = 0;
+    while (have < sizeof(reply)) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 2000) != 1) return -1;
+      const ssize_t n = ::recv(fd, reply + have, sizeof(reply) - have, 0);
+      if (n <= 0) return -1;
+      have += static_cast<size_t>(n);
+    }
+    if (std::string(reply, 8) != std::string(kTcpReceiverHelloMagic, 8)) return -1;
+    uint32_t status = 0;
+    for (int i = 3; i >= 0; --i) status = (status << 8) | static_cast<uint8_t>(reply[12 + i]);
+    return status;
+  }
+  // True when the peer closed `fd` (end of file or reset) within 2 s.
+  static bool ClosedByPeer(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 2000) != 1) return false;
+    char c;
+    return ::recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
   }
   // Raw connection with a completed handshake, and its receiver.
   std::unique_ptr<ActivationReceiver> Handshake() {
     ConnectRaw();
     const std::string hello = Hello();
     WriteRaw(hello.data(), hello.size());
-    auto r = listener_->Accept(absl::Seconds(2));
+    auto r = listener_->Accept(absl::Seconds(2), kSecret);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? std::move(*r) : nullptr;
   }
@@ -710,19 +749,159 @@ TEST_F(TcpTransportTest, BadHelloIsDroppedAndAcceptReturnsTheNextSender) {
 
 TEST_F(TcpTransportTest, VersionMismatchIsAnsweredThenDropped) {
   ConnectRaw();
-  const std::string hello = Hello(99);
+  const std::string hello = HelloHead(99);
   WriteRaw(hello.data(), hello.size());
-  auto r = listener_->Accept(absl::Milliseconds(300));
+  auto r = listener_->Accept(absl::Milliseconds(300), kSecret);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
   char reply[kTcpHelloBytes];
   ASSERT_EQ(::recv(raw_, reply, sizeof(reply), MSG_WAITALL), static_cast<ssize_t>(sizeof(reply)));
   EXPECT_EQ(std::string(reply, 8), std::string(kTcpReceiverHelloMagic, 8));
-  EXPECT_NE(reply[12], 0);  // rejected
+  EXPECT_EQ(reply[12], static_cast<char>(kTcpHelloBadVersion));  // rejected
   EXPECT_EQ(::recv(raw_, reply, 1, 0), 0);  // then closed
   EXPECT_EQ(listener_->dropped_connections(), 1);
   ::close(raw_);
   raw_ = -1;
   EXPECT_NE(Handshake(), nullptr);
+}
+
+TEST_F(TcpTransportTest, ProtocolOneSenderIsToldAnotherVersion) {
+  ConnectRaw();
+  const std::string hello = HelloHead(1);  // protocol 1: 16 bytes, no secret
+  WriteRaw(hello.data(), hello.size());
+  EXPECT_EQ(listener_->Accept(absl::Milliseconds(300), kSecret).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(ReadReplyStatus(raw_), kTcpHelloBadVersion);
+  EXPECT_TRUE(ClosedByPeer(raw_));
+  EXPECT_EQ(listener_->dropped_connections(), 1);
+}
+
+TEST_F(TcpTransportTest, WrongSecretIsAnsweredThenDroppedAndTheRightOneAccepted) {
+  // Another stage's secret, and one that differs only in its last byte.
+  const int stranger = Dial(), near_miss = Dial();
+  ASSERT_GE(stranger, 0);
+  ASSERT_GE(near_miss, 0);
+  ASSERT_NO_FATAL_FAILURE(SendBytes(stranger, Hello(kOtherSecret)));
+  ASSERT_NO_FATAL_FAILURE(SendBytes(near_miss, Hello(NearlyTheSecret())));
+  std::unique_ptr<ActivationReceiver> receiver = Handshake();  // drops both first
+  ASSERT_NE(receiver, nullptr);
+  EXPECT_EQ(listener_->dropped_connections(), 2);
+  for (int fd : {stranger, near_miss}) {
+    EXPECT_EQ(ReadReplyStatus(fd), kTcpHelloBadSecret);
+    EXPECT_TRUE(ClosedByPeer(fd));
+  }
+  // The accepted stream is the real sender's.
+  FrameHeader eos;
+  eos.end_of_stream = true;
+  uint8_t hdr[kFrameHeaderBytes];
+  EncodeFrameHeader(eos, hdr);
+  WriteRaw(hdr, sizeof(hdr));
+  EXPECT_EQ(receiver->Recv(absl::Seconds(2)).status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(TcpTransportTest, StrangerWithWrongSecretIsRefusedWhileTheRealSenderIsAccepted) {
+  // Both connect at once while the receiver waits for its stage's sender.
+  auto stranger = std::async(std::launch::async, [&] {
+    return TcpActivationSender::Connect(ListenerAddress(), kOtherSecret, options_);
+  });
+  auto real = std::async(std::launch::async, [&] {
+    return TcpActivationSender::Connect(ListenerAddress(), kSecret, options_);
+  });
+  const absl::Time t0 = absl::Now();
+  auto receiver = listener_->Accept(absl::Seconds(10), kSecret);
+  ASSERT_TRUE(receiver.ok()) << receiver.status();
+  EXPECT_LT(SecondsSince(t0), 1.5);
+  // Whichever hello came second may still be pending: a short Accept
+  // settles it (the stranger is refused; nobody else is there).
+  EXPECT_EQ(listener_->Accept(absl::Milliseconds(500), kSecret).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  auto refused = stranger.get();
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << refused.status();
+  EXPECT_EQ(listener_->dropped_connections(), 1);
+  auto sender = real.get();
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  ExpectStreamIntact(**sender, **receiver,
+                     {Frame("fp", 0, Sample({2, 8, 16}, torch::kFloat32, 30)),
+                      Frame("quant", 0, Sample({2, 8, 16}, torch::kBFloat16, 31)),
+                      Frame("qstep", 1, Sample({1, 8, 16}, torch::kFloat32, 32))});
+}
+
+TEST_F(TcpTransportTest, EachAcceptChecksItsOwnSecret) {
+  // The listener outlives assignments: a sender of the previous one (its
+  // secret) is refused by an Accept for the next.
+  const std::string previous = kOtherSecret;
+  auto stale = std::async(std::launch::async, [&] {
+    return TcpActivationSender::Connect(ListenerAddress(), previous, options_);
+  });
+  EXPECT_EQ(listener_->Accept(absl::Milliseconds(500), kSecret).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(stale.get().status().code(), absl::StatusCode::kPermissionDenied);
+  auto fresh = std::async(std::launch::async, [&] {
+    return TcpActivationSender::Connect(ListenerAddress(), previous, options_);
+  });
+  auto receiver = listener_->Accept(absl::Seconds(5), previous);
+  ASSERT_TRUE(receiver.ok()) << receiver.status();
+  auto sender = fresh.get();
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  ExpectStreamIntact(**sender, **receiver, {Frame("fp", 0, Sample({1, 4, 8}, torch::kFloat32, 33))});
+}
+
+TEST_F(TcpTransportTest, SecretsOfAnotherLengthAreInvalidArgument) {
+  for (const std::string& bad : {std::string(), std::string(kTcpStreamSecretBytes - 1, 'x'),
+                                 std::string(kTcpStreamSecretBytes + 1, 'x')}) {
+    SCOPED_TRACE(bad.size());
+    const absl::Time t0 = absl::Now();
+    EXPECT_EQ(listener_->Accept(absl::Seconds(5), bad).status().code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_LT(SecondsSince(t0), 1.0) << "refused without waiting";
+    EXPECT_EQ(TcpActivationSender::Connect(ListenerAddress(), bad, options_).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_NE(Handshake(), nullptr) << "the listener stays usable";
+  EXPECT_EQ(listener_->dropped_connections(), 0);
+}
+
+TEST_F(TcpTransportTest, GarbageAndShortHellosAreDroppedWithoutHarm) {
+  options_.hello_timeout = absl::Milliseconds(100);
+  ASSERT_NO_FATAL_FAILURE(Listen());
+  // Each closes, or goes silent, before a whole hello.
+  const std::vector<std::string> payloads = {
+      HelloHead(kTcpProtocolVersion),                    // no secret at all
+      Hello().substr(0, kTcpSenderHelloBytes - 1),       // one byte short
+      std::string(kTcpSenderHelloMagic, 8) + std::string(300, '\xff'),  // magic, then junk
+      std::string(4096, '\0'),                           // zeros
+  };
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    const int fd = Dial();
+    ASSERT_GE(fd, 0);
+    ASSERT_NO_FATAL_FAILURE(SendBytes(fd, payloads[i]));
+    if (i % 2 == 0) HangUp(fd, /*reset=*/i == 2);  // odd ones stay open, silent
+  }
+  // Random bytes, in several writes.
+  const int noise = Dial();
+  ASSERT_GE(noise, 0);
+  std::string random(1 << 16, '\0');
+  uint32_t x = 12345;
+  for (char& c : random) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>(x >> 24);
+  }
+  random[0] = 'E';  // starts like the magic
+  for (size_t off = 0; off < random.size(); off += 4096) {
+    // Never blocks: nobody reads before Accept; a full or dropped socket ends it.
+    if (::send(noise, random.data() + off, 4096, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) break;
+  }
+  auto r = listener_->Accept(absl::Milliseconds(400), kSecret);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_EQ(listener_->dropped_connections(), static_cast<int64_t>(payloads.size()) + 1);
+  EXPECT_TRUE(ClosedByPeer(noise));
+  auto connecting = std::async(std::launch::async, [&] {
+    return TcpActivationSender::Connect(ListenerAddress(), kSecret, options_);
+  });
+  auto receiver = listener_->Accept(absl::Seconds(5), kSecret);
+  ASSERT_TRUE(receiver.ok()) << receiver.status();
+  auto sender = connecting.get();
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  ExpectStreamIntact(**sender, **receiver, {Frame("fp", 0, Sample({2, 4, 8}, torch::kFloat16, 34))});
 }
 
 TEST_F(TcpTransportTest, StraysAreDroppedAndARealSenderIsAcceptedAtOnce) {
@@ -735,10 +914,10 @@ TEST_F(TcpTransportTest, StraysAreDroppedAndARealSenderIsAcceptedAtOnce) {
   ASSERT_GE(junk, 0);
   ASSERT_NO_FATAL_FAILURE(SendBytes(junk, std::string(64, '\xab')));
   auto connecting = std::async(std::launch::async, [&] {
-    return TcpActivationSender::Connect(ListenerAddress(), options_);
+    return TcpActivationSender::Connect(ListenerAddress(), kSecret, options_);
   });
   const absl::Time t0 = absl::Now();
-  auto receiver = listener_->Accept(absl::Seconds(10));
+  auto receiver = listener_->Accept(absl::Seconds(10), kSecret);
   ASSERT_TRUE(receiver.ok()) << receiver.status();
   EXPECT_LT(SecondsSince(t0), 1.5);  // not held up by the silent stray's 3 s
   auto sender = connecting.get();
@@ -761,7 +940,7 @@ TEST_F(TcpTransportTest, OnlyStraysIsDeadlineExceededAtTheCallersDeadline) {
   ASSERT_NO_FATAL_FAILURE(SendBytes(junk, "\x16\x03\x01"));
   ASSERT_NO_FATAL_FAILURE(SendBytes(partial, Hello().substr(0, 6)));
   const absl::Time t0 = absl::Now();
-  auto r = listener_->Accept(absl::Milliseconds(400));
+  auto r = listener_->Accept(absl::Milliseconds(400), kSecret);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
   EXPECT_GE(SecondsSince(t0), 0.39);
   EXPECT_LT(SecondsSince(t0), 1.0);
@@ -773,10 +952,10 @@ TEST_F(TcpTransportTest, HelloSplitAcrossAcceptCallsIsKept) {
   ConnectRaw();
   const std::string hello = Hello();
   WriteRaw(hello.data(), 5);
-  EXPECT_EQ(listener_->Accept(absl::Milliseconds(100)).status().code(),
+  EXPECT_EQ(listener_->Accept(absl::Milliseconds(100), kSecret).status().code(),
             absl::StatusCode::kDeadlineExceeded);
   WriteRaw(hello.data() + 5, hello.size() - 5);
-  auto r = listener_->Accept(absl::Seconds(2));
+  auto r = listener_->Accept(absl::Seconds(2), kSecret);
   ASSERT_TRUE(r.ok()) << r.status();
   char reply[kTcpHelloBytes];
   ASSERT_EQ(::recv(raw_, reply, sizeof(reply), MSG_WAITALL), static_cast<ssize_t>(sizeof(reply)));
@@ -806,10 +985,10 @@ TEST_F(TcpTransportTest, ManySimultaneousConnectsQueueWithoutDelayingASender) {
     EXPECT_EQ(err, 0) << std::strerror(err);
   }
   auto connecting = std::async(std::launch::async, [&] {
-    return TcpActivationSender::Connect(ListenerAddress(), options_);
+    return TcpActivationSender::Connect(ListenerAddress(), kSecret, options_);
   });
   const absl::Time t0 = absl::Now();
-  auto receiver = listener_->Accept(absl::Seconds(10));
+  auto receiver = listener_->Accept(absl::Seconds(10), kSecret);
   ASSERT_TRUE(receiver.ok()) << receiver.status();
   EXPECT_LT(SecondsSince(t0), 1.5);
   auto sender = connecting.get();
@@ -822,7 +1001,7 @@ TEST_F(TcpTransportTest, ManySimultaneousConnectsQueueWithoutDelayingASender) {
 
 TEST_F(TcpTransportTest, AcceptTimesOut) {
   const absl::Time t0 = absl::Now();
-  EXPECT_EQ(listener_->Accept(absl::Milliseconds(100)).status().code(),
+  EXPECT_EQ(listener_->Accept(absl::Milliseconds(100), kSecret).status().code(),
             absl::StatusCode::kDeadlineExceeded);
   EXPECT_LT(SecondsSince(t0), 1.0);
 }
@@ -831,7 +1010,7 @@ TEST_F(TcpTransportTest, ConnectToClosedPortIsUnavailable) {
   const int port = listener_->port();
   listener_.reset();
   const absl::Time t0 = absl::Now();
-  auto s = TcpActivationSender::Connect(absl::StrCat("127.0.0.1:", port), options_);
+  auto s = TcpActivationSender::Connect(absl::StrCat("127.0.0.1:", port), kSecret, options_);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kUnavailable) << s.status();
   EXPECT_LT(SecondsSince(t0), 1.0);
 }
@@ -848,13 +1027,15 @@ TEST_F(TcpTransportTest, ConnectToNonTransportPeerIsDataLoss) {
   socklen_t len = sizeof(a);
   ASSERT_EQ(::getsockname(server, reinterpret_cast<sockaddr*>(&a), &len), 0);
   auto connecting = std::async(std::launch::async, [&] {
-    return TcpActivationSender::Connect(absl::StrCat("127.0.0.1:", ntohs(a.sin_port)), options_);
+    return TcpActivationSender::Connect(absl::StrCat("127.0.0.1:", ntohs(a.sin_port)), kSecret,
+                                        options_);
   });
   const int conn = ::accept(server, nullptr, nullptr);
   ASSERT_GE(conn, 0);
-  char hello[kTcpHelloBytes];
+  char hello[kTcpSenderHelloBytes];
   ASSERT_EQ(::recv(conn, hello, sizeof(hello), MSG_WAITALL), static_cast<ssize_t>(sizeof(hello)));
-  EXPECT_EQ(std::string(hello, 8), std::string(kTcpSenderHelloMagic, 8));
+  EXPECT_EQ(std::string(hello, kTcpHelloBytes), HelloHead(kTcpProtocolVersion));
+  EXPECT_EQ(std::string(hello + kTcpHelloBytes, kTcpStreamSecretBytes), kSecret);
   const char junk[kTcpHelloBytes] = "SSH-2.0-nope\r\n";
   ASSERT_EQ(::send(conn, junk, sizeof(junk), MSG_NOSIGNAL), static_cast<ssize_t>(sizeof(junk)));
   auto sender = connecting.get();
@@ -867,7 +1048,8 @@ TEST_F(TcpTransportTest, BadAddressesAreInvalidArgument) {
   for (const char* a : {"127.0.0.1", ":0", "127.0.0.1:", "127.0.0.1:99999", "127.0.0.1:x1"}) {
     EXPECT_EQ(TcpActivationListener::Create(a).status().code(), absl::StatusCode::kInvalidArgument)
         << a;
-    EXPECT_EQ(TcpActivationSender::Connect(a).status().code(), absl::StatusCode::kInvalidArgument)
+    EXPECT_EQ(TcpActivationSender::Connect(a, kSecret).status().code(),
+              absl::StatusCode::kInvalidArgument)
         << a;
   }
 }
