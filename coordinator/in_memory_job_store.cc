@@ -39,4 +39,12 @@ absl::StatusOr<std::map<int, v1::BlockReport>> InMemoryJobStore::GetBlocks(
   return it->second;
 }
 
+absl::Status InMemoryJobStore::DeleteBlocks(const std::string& job_id, int first, int last) {
+  absl::MutexLock l(&mu_);
+  auto it = blocks_.find(job_id);
+  if (it == blocks_.end()) return absl::OkStatus();
+  for (int b = first; b < last; ++b) it->second.erase(b);
+  return absl::OkStatus();
+}
+
 }  // namespace eqat

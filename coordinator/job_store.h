@@ -37,6 +37,9 @@ class JobStore {
   virtual absl::Status PutBlock(const std::string& job_id, const v1::BlockReport& block) = 0;
   // Completed blocks of a job, by block index.
   virtual absl::StatusOr<std::map<int, v1::BlockReport>> GetBlocks(const std::string& job_id) = 0;
+  // Forgets the blocks [first, last) of a job (their files turned out
+  // corrupt: they are recomputed); blocks not recorded are no error.
+  virtual absl::Status DeleteBlocks(const std::string& job_id, int first, int last) = 0;
 };
 
 }  // namespace eqat

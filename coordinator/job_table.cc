@@ -309,6 +309,28 @@ void JobTable::ReleaseFinalize(JobRec* j, const std::string& why) {
   Sync(j);
 }
 
+absl::Status JobTable::RecomputeFrom(JobRec* j, int block, const std::string& why) {
+  for (Stage& s : j->stages) {
+    if (block < s.first || block >= s.last) continue;
+    if (absl::Status st = store_->DeleteBlocks(j->job.id(), block, s.last); !st.ok()) return st;
+    s.resume_from = std::min(s.resume_from, block);
+    s.blocks_done = std::min(s.blocks_done, block - s.first);
+    if (s.state != StageState::kAssigned) {
+      s.state = StageState::kPending;
+      s.worker_id.clear();
+      s.assignment_id.clear();
+      s.stream_secret.clear();
+      s.receive_inputs = false;  // blocks before `block` are on disk
+    }
+    ++j->block_recomputes;
+    Message(j, absl::StrFormat("block %d is recomputed: %s (stage %d resumes at block %d)", block,
+                               why, s.index, s.resume_from));
+    Sync(j);
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat("block ", block, " is in no stage"));
+}
+
 void JobTable::Succeed(JobRec* j, const v1::JobResult& result) {
   j->finalize_done = true;
   *j->job.mutable_result() = result;

@@ -59,6 +59,7 @@ struct JobRec {
   int64_t next_seq = 0;
   std::string finalize_worker, finalize_assignment;
   bool finalize_done = false;
+  int block_recomputes = 0;  // corrupt block files recomputed (Scheduler caps it)
   absl::Time started = absl::InfinitePast();
   bool persisted = true;  // false after a failed PutJob, until a retry succeeds
   // config.json, read when the job is planned (null when unreadable: stages
@@ -126,6 +127,12 @@ class JobTable {
   // Back to pending (its worker is gone), resuming at its first unreported block.
   void ReleaseStage(JobRec* j, int stage, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   void ReleaseFinalize(JobRec* j, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
+  // Block `block`'s file failed its checksum: forgets it and the later blocks
+  // of its stage (store included) and reopens that stage at `block`, its
+  // inputs rebuilt from disk. The stage must not be assigned. Errors: the
+  // store's (nothing changed).
+  absl::Status RecomputeFrom(JobRec* j, int block, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   void Succeed(JobRec* j, const v1::JobResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
 
   // Refreshes the job's stage statuses and writes its snapshot.

@@ -234,7 +234,10 @@ absl::Status Scheduler::Finish(const v1::StageFinished& req) {
   m_.NotifyAll();
   JobRec* j = jobs_.Find(rec->job_id);
   if (IsFinal(j->job)) return absl::OkStatus();
-  if (!req.ok()) {
+  if (!req.ok() && req.has_corrupt_block() && j->block_recomputes < kMaxBlockRecomputes &&
+      RecomputeCorruptBlock(j, *rec, req)) {
+    // recomputed: the failed assignment's work goes back to the queue
+  } else if (!req.ok()) {
     router_.AbortJob(j->job.id());
     j->job.set_error(req.error());
     jobs_.SetState(j, v1::FAILED, absl::StrCat("failed on ", rec->worker_id, ": ", req.error()));
@@ -253,6 +256,23 @@ absl::Status Scheduler::Finish(const v1::StageFinished& req) {
   }
   UpdateGaugesLocked();
   return absl::OkStatus();
+}
+
+bool Scheduler::RecomputeCorruptBlock(JobRec* j, const Router::AssignmentRec& rec,
+                                      const v1::StageFinished& req) {
+  const std::string why = absl::StrCat("its file failed its checksum on ", rec.worker_id);
+  // The failed assignment is released first, so that a stage that found a
+  // corrupt block of its own can be reopened at that block.
+  if (rec.kind == v1::BLOCK_AP) {
+    jobs_.ReleaseStage(j, rec.stage, absl::StrCat("block ", req.corrupt_block(), " is corrupt"));
+  } else {
+    jobs_.ReleaseFinalize(j, absl::StrCat("block ", req.corrupt_block(), " is corrupt"));
+  }
+  if (absl::Status st = jobs_.RecomputeFrom(j, req.corrupt_block(), why); !st.ok()) {
+    jobs_.Message(j, absl::StrCat("cannot recompute block ", req.corrupt_block(), ": ", st.message()));
+    return false;
+  }
+  return true;
 }
 
 void Scheduler::Tick() {

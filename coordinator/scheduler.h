@@ -72,6 +72,9 @@ absl::Duration UnreportedGrace(const SchedulerOptions& options);
 
 class Scheduler {
  public:
+  // Corrupt block files recomputed per job before a corrupt block fails it.
+  static constexpr int kMaxBlockRecomputes = 3;
+
   // `store` and `registry` must outlive the scheduler.
   Scheduler(SchedulerOptions options, JobStore* store, prometheus::Registry* registry);
 
@@ -113,6 +116,11 @@ class Scheduler {
 
  private:
   void UpdateGaugesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_.mu);
+  // A stage or finalize failed on a corrupt block file (StageFinished.
+  // corrupt_block): releases its assignment and reopens the block's stage.
+  // False (nothing reopened) when the block cannot be recomputed.
+  bool RecomputeCorruptBlock(JobRec* j, const Router::AssignmentRec& rec,
+                             const v1::StageFinished& req) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_.mu);
   // Drops the assignment (already cleared from its worker) and puts its
   // stage, or its job's finalize, back to pending with `why` as the event.
   // Nothing for an unknown assignment or a finished job.

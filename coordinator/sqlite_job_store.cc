@@ -109,6 +109,18 @@ absl::Status SqliteJobStore::PutBlock(const std::string& job_id, const v1::Block
   return absl::OkStatus();
 }
 
+absl::Status SqliteJobStore::DeleteBlocks(const std::string& job_id, int first, int last) {
+  absl::MutexLock l(&mu_);
+  Stmt st;
+  const char* sql = "DELETE FROM blocks WHERE job_id = ?1 AND block >= ?2 AND block < ?3";
+  if (sqlite3_prepare_v2(db_, sql, -1, &st.s, nullptr) != SQLITE_OK) return SqlError(db_, "prepare");
+  sqlite3_bind_text(st.s, 1, job_id.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(st.s, 2, first);
+  sqlite3_bind_int(st.s, 3, last);
+  if (sqlite3_step(st.s) != SQLITE_DONE) return SqlError(db_, "delete blocks");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::map<int, v1::BlockReport>> SqliteJobStore::GetBlocks(const std::string& job_id) {
   absl::MutexLock l(&mu_);
   Stmt st;

@@ -25,6 +25,7 @@ class SqliteJobStore final : public JobStore {
   absl::StatusOr<std::vector<v1::Job>> ListJobs() override;
   absl::Status PutBlock(const std::string& job_id, const v1::BlockReport& block) override;
   absl::StatusOr<std::map<int, v1::BlockReport>> GetBlocks(const std::string& job_id) override;
+  absl::Status DeleteBlocks(const std::string& job_id, int first, int last) override;
 
  private:
   SqliteJobStore() = default;

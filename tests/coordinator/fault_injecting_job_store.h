@@ -59,6 +59,10 @@ class FaultInjectingJobStore final : public JobStore {
     if (absl::Status st = BeforeWrite(); !st.ok()) return Dropped(st);
     return base_->PutBlock(job_id, block);
   }
+  absl::Status DeleteBlocks(const std::string& job_id, int first, int last) override {
+    if (absl::Status st = BeforeWrite(); !st.ok()) return Dropped(st);
+    return base_->DeleteBlocks(job_id, first, last);
+  }
   absl::StatusOr<v1::Job> GetJob(const std::string& id) override {
     if (absl::Status st = BeforeRead(); !st.ok()) return st;
     return base_->GetJob(id);

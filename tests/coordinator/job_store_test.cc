@@ -74,6 +74,21 @@ TEST_P(JobStoreContractTest, BlocksAreKeyedByJobAndIndex) {
   EXPECT_TRUE(none->empty());
 }
 
+TEST_P(JobStoreContractTest, DeleteBlocksForgetsOnlyThatRangeOfThatJob) {
+  for (int b = 0; b < 5; ++b) ASSERT_TRUE(store_->PutBlock("job-a", MakeBlock(b, 0.5)).ok());
+  ASSERT_TRUE(store_->PutBlock("job-b", MakeBlock(2, 1.0)).ok());
+  ASSERT_TRUE(store_->DeleteBlocks("job-a", 2, 4).ok());
+  auto a = store_->GetBlocks("job-a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->size(), 3u);
+  EXPECT_EQ(a->count(1), 1u);
+  EXPECT_EQ(a->count(2), 0u);
+  EXPECT_EQ(a->count(3), 0u);
+  EXPECT_EQ(a->count(4), 1u);
+  EXPECT_EQ(store_->GetBlocks("job-b")->count(2), 1u);
+  EXPECT_TRUE(store_->DeleteBlocks("job-none", 0, 10).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Stores, JobStoreContractTest,
     ::testing::Values(StoreKind{"sqlite",

@@ -461,3 +461,85 @@ TEST_F(OutputCheckTest, AChangedMissingOrUnlistedFileFailsTheJob) {
 
 }  // namespace
 }  // namespace eqat::testing
+
+namespace eqat::testing {
+namespace {
+
+class CorruptBlockTest : public SchedulerFixture {
+ protected:
+  void Corrupt(const v1::Assignment& a, const std::string& w, int block) {
+    v1::StageFinished f;
+    f.set_worker_id(w);
+    f.set_assignment_id(a.assignment_id());
+    f.set_ok(false);
+    f.set_error("block file checksum mismatch");
+    f.set_corrupt_block(block);
+    ASSERT_TRUE(sched_->Finish(f).ok());
+  }
+  void TrainAll(const v1::Assignment& s, const std::string& w) {
+    for (int b = s.resume_from_block(); b < s.last_block(); ++b) {
+      ASSERT_TRUE(ReportBlock(s, w, b).ok());
+    }
+    FinishOk(s, w);
+  }
+};
+
+TEST_F(CorruptBlockTest, ACorruptBlockFoundByFinalizeIsRecomputedNotTrusted) {
+  std::string w = AddWorker("127.0.0.1:1001");
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL, /*max_stages=*/1));
+  v1::Assignment s0 = Poll(w).assignment();
+  TrainAll(s0, w);
+  v1::Assignment fin = Poll(w).assignment();
+  ASSERT_EQ(fin.kind(), v1::FINALIZE);
+  EXPECT_EQ(fin.block_checksums_size(), 0) << "the fixture reports no checksums";
+  Corrupt(fin, w, 2);
+  EXPECT_EQ(GetJob(job).state(), v1::RUNNING);
+  v1::Assignment again = Poll(w).assignment();
+  ASSERT_EQ(again.kind(), v1::BLOCK_AP);
+  EXPECT_EQ(again.resume_from_block(), 2) << "blocks 0-1 are kept";
+  EXPECT_FALSE(again.receive_inputs()) << "inputs are rebuilt from the blocks on disk";
+  EXPECT_EQ(GetJob(job).stages(0).blocks_done(), 2);
+  EXPECT_NE(Messages(job).find("block 2 is recomputed"), std::string::npos) << Messages(job);
+  TrainAll(again, w);
+  v1::Assignment fin2 = Poll(w).assignment();
+  ASSERT_EQ(fin2.kind(), v1::FINALIZE);
+  FinishOk(fin2, w, 10.0);
+  EXPECT_EQ(GetJob(job).state(), v1::SUCCEEDED);
+}
+
+TEST_F(CorruptBlockTest, ARecomputedStageSurvivesARestartAtTheSameBlock) {
+  std::string w = AddWorker("127.0.0.1:1001");
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL, /*max_stages=*/1));
+  v1::Assignment s0 = Poll(w).assignment();
+  TrainAll(s0, w);
+  v1::Assignment fin = Poll(w).assignment();
+  Corrupt(fin, w, 3);
+  Restart();
+  ASSERT_TRUE(sched_->Recover().ok());
+  std::string w2 = AddWorker("127.0.0.1:1002");
+  v1::Assignment again = Poll(w2).assignment();
+  ASSERT_EQ(again.kind(), v1::BLOCK_AP);
+  EXPECT_EQ(again.resume_from_block(), 3);
+}
+
+TEST_F(CorruptBlockTest, ABlockThatKeepsFailingFailsTheJobAfterTheCap) {
+  std::string w = AddWorker("127.0.0.1:1001");
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL, /*max_stages=*/1));
+  v1::Assignment s = Poll(w).assignment();
+  TrainAll(s, w);
+  for (int i = 0; i < Scheduler::kMaxBlockRecomputes; ++i) {
+    v1::Assignment fin = Poll(w).assignment();
+    ASSERT_EQ(fin.kind(), v1::FINALIZE) << i;
+    Corrupt(fin, w, 1);
+    ASSERT_EQ(GetJob(job).state(), v1::RUNNING) << i;
+    TrainAll(Poll(w).assignment(), w);
+  }
+  v1::Assignment fin = Poll(w).assignment();
+  Corrupt(fin, w, 1);
+  v1::Job j = GetJob(job);
+  EXPECT_EQ(j.state(), v1::FAILED);
+  EXPECT_NE(j.error().find("checksum mismatch"), std::string::npos) << j.error();
+}
+
+}  // namespace
+}  // namespace eqat::testing

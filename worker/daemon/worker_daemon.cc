@@ -27,6 +27,7 @@
 #include "common/rpc/grpc_status.h"
 #include "common/status_macros.h"
 #include "eqat/v1/cluster.grpc.pb.h"
+#include "worker/stage/block_files.h"
 #include "worker/stage/block_stage.h"
 #include "worker/stage/finalize_stage.h"
 #include "worker/stage/stage_requests.h"
@@ -526,6 +527,7 @@ struct WorkerDaemon::Impl {
     fin.set_ok(st.ok());
     if (!st.ok()) {
       fin.set_error(std::string(st.message()));
+      if (std::optional<int> b = CorruptBlockOf(st)) fin.set_corrupt_block(*b);
       fprintf(stderr, "eqat-worker: %s failed: %s\n", a.assignment_id().c_str(),
               std::string(st.message()).c_str());
     }

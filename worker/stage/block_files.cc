@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -16,6 +17,13 @@ namespace eqat {
 uint64_t RecordedChecksum(const std::map<int, uint64_t>& checksums, int block) {
   auto it = checksums.find(block);
   return it == checksums.end() ? 0 : it->second;
+}
+
+std::optional<int> CorruptBlockOf(const absl::Status& status) {
+  auto p = status.GetPayload(kCorruptBlockPayload);  // absl::optional on Debian
+  int block = -1;
+  if (!p.has_value() || !absl::SimpleAtoi(std::string(*p), &block) || block < 0) return std::nullopt;
+  return block;
 }
 
 uint64_t Fnv1a64(const std::string& bytes) {
@@ -90,10 +98,12 @@ absl::StatusOr<Block> ReadBlockFile(const std::string& path, const ModelConfig& 
     ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
     const uint64_t got = Fnv1a64(bytes);
     if (got != expect_checksum) {
-      return absl::DataLossError(absl::StrFormat(
+      absl::Status st = absl::DataLossError(absl::StrFormat(
           "%s: checksum mismatch for block %d (recorded %016x, file %016x): the file changed "
           "after it was written",
           path, index, expect_checksum, got));
+      st.SetPayload(kCorruptBlockPayload, absl::Cord(std::to_string(index)));
+      return st;
     }
   }
   ASSIGN_OR_RETURN(auto st, SafetensorsModel::Open(path));

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -26,6 +27,11 @@ absl::StatusOr<uint64_t> WriteBlockFile(const std::string& path, const Block& b,
 
 // Reads block `index` back (packed), validating shapes against `config`;
 // when `expect_checksum` is non-zero the file's checksum must match.
+// A checksum mismatch is DataLoss carrying the block index as the payload
+// kCorruptBlockPayload; CorruptBlockOf reads it back (nullopt otherwise).
+inline constexpr char kCorruptBlockPayload[] = "type.eqat.dev/corrupt-block";
+std::optional<int> CorruptBlockOf(const absl::Status& status);
+
 absl::StatusOr<Block> ReadBlockFile(const std::string& path, const ModelConfig& config, int index,
                                     const kernels::QuantSpec& spec, uint64_t expect_checksum = 0);
 

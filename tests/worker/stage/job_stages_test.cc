@@ -148,6 +148,10 @@ TEST_F(JobStagesTest, CorruptBlockFileIsDataLossNotASilentResult) {
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
   EXPECT_NE(std::string(bad.status().message()).find("block 1"), std::string::npos)
       << bad.status();
+  // The daemon reports the index (StageFinished.corrupt_block) so that the
+  // coordinator recomputes the block.
+  EXPECT_EQ(CorruptBlockOf(bad.status()), std::optional<int>(1));
+  EXPECT_EQ(CorruptBlockOf(absl::DataLossError("other")), std::nullopt);
   EXPECT_FALSE(PathExists(s.output_dir())) << "no output from a corrupt block";
 
   fr.block_checksums.erase(1);  // unchecked: the flipped byte is read as data
