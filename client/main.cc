@@ -75,6 +75,7 @@ ABSL_FLAG(double, anneal_fraction, eqat::job_defaults::kAnnealFraction, "submit,
 ABSL_FLAG(int32_t, max_stages, eqat::job_defaults::kMaxStages, "submit: at most this many stages (0: one per worker)");
 ABSL_FLAG(bool, wait, false, "submit: follow the job until it ends (exit 0 only on success)");
 ABSL_FLAG(std::string, state, "", "list: only jobs in this state");
+ABSL_FLAG(int32_t, page_size, 50, "list: jobs per ListJobs page (1..500; every page is fetched)");
 ABSL_FLAG(std::string, prompt, "Once upon a time", "prompt for generate");
 ABSL_FLAG(int64_t, max_new_tokens, 60, "tokens to generate");
 ABSL_FLAG(bool, bos, true, "prepend BOS to the prompt");
@@ -162,6 +163,7 @@ eqat::RemoteOptions RemoteFlags(const eqat::ParsedArgs& a) {
   o.connect = ConnectFlags();
   if (!a.positional.empty()) o.job = a.positional[0];
   o.state = absl::GetFlag(FLAGS_state);
+  o.page_size = absl::GetFlag(FLAGS_page_size);
   o.json = absl::GetFlag(FLAGS_json);
   o.progress = absl::GetFlag(FLAGS_progress);
   return o;
@@ -266,7 +268,7 @@ const std::map<std::string, Command>& Commands() {
       {"watch", {"follow a job's progress until it ends: eqat watch JOB",
                  Union(kConnectFlags, {"json", "progress"}), DoWatch, 1}},
       {"status", {"show a job: eqat status JOB", Union(kConnectFlags, {"json"}), DoStatus, 1}},
-      {"list", {"list jobs", Union(kConnectFlags, {"json", "state"}), DoList}},
+      {"list", {"list jobs", Union(kConnectFlags, {"json", "state", "page_size"}), DoList}},
       {"cancel", {"cancel a job: eqat cancel JOB", Union(kConnectFlags, {"json"}), DoCancel, 1}},
 #endif
       {"generate", {"greedy text continuation of a prompt",

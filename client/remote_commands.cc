@@ -246,6 +246,10 @@ absl::Status RunStatus(const RemoteOptions& o, std::ostream& out) {
 }
 
 absl::Status RunList(const RemoteOptions& o, std::ostream& out) {
+  if (o.page_size < 1 || o.page_size > 500) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--page-size: ", o.page_size, " must be in [1, 500]"));
+  }
   v1::ListJobsRequest req;
   req.set_page_size(o.page_size);
   if (!o.state.empty()) {

@@ -16,6 +16,7 @@
 #   4. cancelling a running job leaves the cluster ready: the next job succeeds
 #   5. killing the worker of a running stage ends in a reassignment (or a
 #      failure) with a clear event, never a hang
+#   3b. an RTN job without calibration over 2 stages succeeds (nothing streams)
 #   6. the cluster is secure by default: the client reaches it over TLS with
 #      the CA and admin token of cluster.env; without a token, with a wrong
 #      one, or in plaintext it is refused; a worker without a certificate
@@ -152,6 +153,14 @@ pipe_events=$("$EQAT" watch --coordinator "$C" "$pipe_id" --progress=false 2>&1)
 if echo "$pipe_events" | grep -q "stage 0 streams to stage 1 while training"; then
   ok "pipelined: stage 0 streamed to stage 1 while training"
 else bad "pipelined: no 'streams to stage 1 while training' event for $pipe_id"; fi
+
+# 3b. RTN without calibration over 2 stages: no activations flow between them
+rtn_json=$("$EQAT" submit --coordinator "$C" --model "$REPO/models/stories260K" --method rtn --bits 4 \
+  --group -1 --eval-text "$REPO/data/wikitext2_test.raw" --eval-seqlen 256 --eval-max-windows 2 \
+  --out "$WORK/rtn" --wait --json --progress=false 2>&1 | tail -n 1)
+if echo "$rtn_json" | grep -q '"state":"SUCCEEDED"' && echo "$rtn_json" | grep -q '"stages":\[{[^]]*},{'; then
+  ok "RTN without calibration over 2 stages succeeds"
+else bad "RTN over 2 stages: $rtn_json"; fi
 
 # 4. cancel mid-job, then the next job succeeds
 cid=$("$EQAT" submit --coordinator "$C" "${JOB[@]}" --samples 256 --out "$WORK/cancel" --json | grep -o '"id":"[^"]*"' | cut -d'"' -f4)

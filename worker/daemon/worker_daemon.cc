@@ -286,6 +286,9 @@ struct WorkerDaemon::Impl {
 
   absl::Status StreamOutputs(const std::string& address, bool peer_nccl, const std::string& secret,
                              const StageActivations& out, const v1::Assignment& a) {
+    // Nothing was computed (RTN without calibration text): the next stage
+    // expects no inputs either (StreamsActivations), so nothing is sent.
+    if (out.fp == nullptr || out.q == nullptr) return absl::OkStatus();
     auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(auto tx, transport->Connect(address, peer_nccl, secret));
     int64_t bytes = 0;
@@ -330,7 +333,10 @@ struct WorkerDaemon::Impl {
       r.block_checksums = {a->block_checksums().begin(), a->block_checksums().end()};
       r.allowed_roots = {a->allowed_roots().begin(), a->allowed_roots().end()};
       std::unique_ptr<StreamInputFeed> feed;
-      if (a->receive_inputs() && in.fp == nullptr) {
+      // RTN without calibration text computes no activations: nothing flows
+      // between its stages, on either side.
+      const bool streams = !(r.options.method == QuantMethod::kRtn && r.calib.path.empty());
+      if (a->receive_inputs() && in.fp == nullptr && streams) {
         ASSIGN_OR_RETURN(ModelConfig cfg, LoadModelConfig(a->spec().model_dir()));
         ASSIGN_OR_RETURN(feed, ReceiveInputs(*a, cache, cfg.hidden_size, &in));
         if (feed != nullptr) r.options.feed = feed.get();
@@ -340,7 +346,7 @@ struct WorkerDaemon::Impl {
       int64_t tx_bytes = 0;
       double tx_seconds = 0;
       const bool has_next = a->stage_index() + 1 < a->num_stages();
-      if (a->pipelined() && has_next) {
+      if (a->pipelined() && has_next && streams) {
         r.on_fp_outputs = [&](const ActivationStore& fp) -> absl::Status {
           v1::RouteResponse route = EarlyRoute(*a);
           const std::string& address = route.data_address();
