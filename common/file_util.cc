@@ -41,33 +41,55 @@ std::string TempSiblingPath(const std::string& path) {
                       counter++);
 }
 
+absl::Status WriteError(const std::string& what, int err) {
+  const std::string msg = absl::StrCat(what, ": ", std::strerror(err));
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(absl::StrCat(msg, " (disk full: nothing was written)"));
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::PermissionDeniedError(msg);
+    case ENOENT:
+    case ENOTDIR:
+      return absl::NotFoundError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
 absl::Status WriteFileAtomic(const std::string& path, std::string_view contents) {
   const std::string tmp = TempSiblingPath(path);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(path, ": cannot create temp file: ", std::strerror(errno)));
-  }
+  if (fd < 0) return WriteError(absl::StrCat(path, ": cannot create temp file"), errno);
   size_t done = 0;
   while (done < contents.size()) {
     ssize_t n = write(fd, contents.data() + done, contents.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      std::string err = std::strerror(errno);
+      const int err = errno;
       close(fd);
       unlink(tmp.c_str());
-      return absl::ResourceExhaustedError(absl::StrCat(path, ": write failed: ", err));
+      return WriteError(absl::StrCat(path, ": write failed"), err);
     }
     done += static_cast<size_t>(n);
   }
-  if (fsync(fd) != 0 || close(fd) != 0) {
+  if (fsync(fd) != 0) {
+    const int err = errno;
+    close(fd);
     unlink(tmp.c_str());
-    return absl::DataLossError(absl::StrCat(path, ": fsync/close failed"));
+    return WriteError(absl::StrCat(path, ": fsync failed"), err);
+  }
+  if (close(fd) != 0) {
+    const int err = errno;
+    unlink(tmp.c_str());
+    return WriteError(absl::StrCat(path, ": close failed"), err);
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string err = std::strerror(errno);
+    const int err = errno;
     unlink(tmp.c_str());
-    return absl::PermissionDeniedError(absl::StrCat(path, ": rename failed: ", err));
+    return WriteError(absl::StrCat(path, ": rename failed"), err);
   }
   return absl::OkStatus();
 }

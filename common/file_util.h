@@ -23,7 +23,15 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 std::string TempSiblingPath(const std::string& path);
 
 // Writes `contents` to `path` atomically (a TempSiblingPath, then rename).
+// On any failure the temp file is removed and `path` is unchanged. Errors
+// (WriteError): ResourceExhausted for a full disk or quota (ENOSPC, EDQUOT:
+// retryable elsewhere), PermissionDenied (EACCES, EPERM, EROFS), NotFound
+// (a missing folder), Internal otherwise; messages name the path.
 absl::Status WriteFileAtomic(const std::string& path, std::string_view contents);
+
+// The Status of a failed write step `what` ("<path>: write failed") with
+// errno `err`, mapped as above.
+absl::Status WriteError(const std::string& what, int err);
 
 bool PathExists(const std::string& path);
 bool IsDirectory(const std::string& path);

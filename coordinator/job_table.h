@@ -60,6 +60,7 @@ struct JobRec {
   std::string finalize_worker, finalize_assignment;
   bool finalize_done = false;
   int block_recomputes = 0;  // corrupt block files recomputed (Scheduler caps it)
+  int retries = 0;           // retryable stage failures re-queued (Scheduler caps it)
   absl::Time started = absl::InfinitePast();
   bool persisted = true;  // false after a failed PutJob, until a retry succeeds
   // config.json, read when the job is planned (null when unreadable: stages

@@ -237,6 +237,15 @@ absl::Status Scheduler::Finish(const v1::StageFinished& req) {
   if (!req.ok() && req.has_corrupt_block() && j->block_recomputes < kMaxBlockRecomputes &&
       RecomputeCorruptBlock(j, *rec, req)) {
     // recomputed: the failed assignment's work goes back to the queue
+  } else if (!req.ok() && req.retryable() && j->retries < kMaxRetries) {
+    ++j->retries;
+    const std::string why = absl::StrFormat("failed on %s: %s; retrying (%d of %d)",
+                                            rec->worker_id, req.error(), j->retries, kMaxRetries);
+    if (rec->kind == v1::BLOCK_AP) {
+      jobs_.ReleaseStage(j, rec->stage, why);
+    } else {
+      jobs_.ReleaseFinalize(j, why);
+    }
   } else if (!req.ok()) {
     router_.AbortJob(j->job.id());
     j->job.set_error(req.error());

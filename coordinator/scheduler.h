@@ -74,6 +74,9 @@ class Scheduler {
  public:
   // Corrupt block files recomputed per job before a corrupt block fails it.
   static constexpr int kMaxBlockRecomputes = 3;
+  // Retryable stage failures (StageFinished.retryable: a full disk) re-queued
+  // per job before one fails it.
+  static constexpr int kMaxRetries = 3;
 
   // `store` and `registry` must outlive the scheduler.
   Scheduler(SchedulerOptions options, JobStore* store, prometheus::Registry* registry);

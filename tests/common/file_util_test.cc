@@ -2,10 +2,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -133,6 +137,48 @@ TEST(FileUtilTest, JoinPath) {
   EXPECT_EQ(JoinPath("a", ""), "a");
   EXPECT_EQ(JoinPath("/", "x"), "/x");
   EXPECT_EQ(JoinPath("/tmp/x", "y/z.json"), "/tmp/x/y/z.json");
+}
+
+}  // namespace
+}  // namespace eqat
+
+namespace eqat {
+namespace {
+
+// Runs `body` in a child process that has its own mount namespace with a
+// 64 KiB tmpfs mounted at `dir`; returns the child's exit code, or 77 when
+// this machine does not allow the namespace or the mount (no root).
+int WithFullDisk(const std::string& dir, const std::function<int()>& body) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (unshare(CLONE_NEWNS) != 0) _exit(77);
+    if (mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(77);
+    if (mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=64k") != 0) _exit(77);
+    _exit(body());
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+}
+
+TEST(FileUtilTest, ADiskFullWriteIsResourceExhaustedAndLeavesNothing) {
+  const std::string dir = FreshDir("enospc");
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "kept.json"), "old").ok());
+  const int rc = WithFullDisk(dir, [&] {
+    // The mount hides kept.json; write one that fits, then one that cannot.
+    if (!WriteFileAtomic(JoinPath(dir, "small.json"), "fits").ok()) return 1;
+    absl::Status st = WriteFileAtomic(JoinPath(dir, "big.bin"), std::string(1 << 20, 'x'));
+    if (st.code() != absl::StatusCode::kResourceExhausted) return 2;
+    if (st.message().find("big.bin") == absl::string_view::npos) return 3;
+    if (st.message().find("disk full") == absl::string_view::npos) return 4;
+    if (CountEntries(dir) != 1) return 5;  // small.json only: no temp file, no partial big.bin
+    return 0;
+  });
+  if (rc == 77) GTEST_SKIP() << "no mount namespace here (needs root)";
+  EXPECT_EQ(rc, 0) << "1 small write failed, 2 wrong code, 3/4 message, 5 leftovers";
+  auto kept = ReadFile(JoinPath(dir, "kept.json"));
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, "old");
 }
 
 }  // namespace

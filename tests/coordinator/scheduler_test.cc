@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "tests/coordinator/scheduler_fixture.h"
 
 namespace eqat {
@@ -539,6 +540,62 @@ TEST_F(CorruptBlockTest, ABlockThatKeepsFailingFailsTheJobAfterTheCap) {
   v1::Job j = GetJob(job);
   EXPECT_EQ(j.state(), v1::FAILED);
   EXPECT_NE(j.error().find("checksum mismatch"), std::string::npos) << j.error();
+}
+
+}  // namespace
+}  // namespace eqat::testing
+
+namespace eqat::testing {
+namespace {
+
+using RetryTest = SchedulerFixture;
+
+TEST_F(RetryTest, ADiskFullFinalizeIsRetriedThenTheJobFailsAfterTheCap) {
+  std::string w = AddWorker("127.0.0.1:1001");
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL, /*max_stages=*/1));
+  v1::Assignment s0 = Poll(w).assignment();
+  for (int b = 0; b < s0.last_block(); ++b) ASSERT_TRUE(ReportBlock(s0, w, b).ok());
+  FinishOk(s0, w);
+  auto disk_full = [&](const v1::Assignment& a) {
+    v1::StageFinished f;
+    f.set_worker_id(w);
+    f.set_assignment_id(a.assignment_id());
+    f.set_ok(false);
+    f.set_error("out/model.safetensors: write failed: No space left on device (disk full)");
+    f.set_retryable(true);
+    ASSERT_TRUE(sched_->Finish(f).ok());
+  };
+  for (int i = 1; i <= Scheduler::kMaxRetries; ++i) {
+    v1::Assignment fin = Poll(w).assignment();
+    ASSERT_EQ(fin.kind(), v1::FINALIZE) << i;
+    disk_full(fin);
+    ASSERT_EQ(GetJob(job).state(), v1::RUNNING) << i;
+    EXPECT_NE(Messages(job).find(absl::StrFormat("retrying (%d of %d)", i, Scheduler::kMaxRetries)),
+              std::string::npos);
+  }
+  disk_full(Poll(w).assignment());
+  v1::Job j = GetJob(job);
+  EXPECT_EQ(j.state(), v1::FAILED);
+  EXPECT_NE(j.error().find("disk full"), std::string::npos) << j.error();
+}
+
+TEST_F(RetryTest, ADiskFullStageIsRequeuedAtItsFirstUnreportedBlock) {
+  std::string w = AddWorker("127.0.0.1:1001");
+  std::string job = SubmitOk(Spec(v1::SEQUENTIAL, /*max_stages=*/1));
+  v1::Assignment s0 = Poll(w).assignment();
+  ASSERT_TRUE(ReportBlock(s0, w, 0).ok());
+  ASSERT_TRUE(ReportBlock(s0, w, 1).ok());
+  v1::StageFinished f;
+  f.set_worker_id(w);
+  f.set_assignment_id(s0.assignment_id());
+  f.set_ok(false);
+  f.set_error("block 2: No space left on device");
+  f.set_retryable(true);
+  ASSERT_TRUE(sched_->Finish(f).ok());
+  v1::Assignment again = Poll(w).assignment();
+  ASSERT_EQ(again.kind(), v1::BLOCK_AP);
+  EXPECT_EQ(again.resume_from_block(), 2);
+  EXPECT_EQ(GetJob(job).state(), v1::RUNNING);
 }
 
 }  // namespace

@@ -534,6 +534,7 @@ struct WorkerDaemon::Impl {
     if (!st.ok()) {
       fin.set_error(std::string(st.message()));
       if (std::optional<int> b = CorruptBlockOf(st)) fin.set_corrupt_block(*b);
+      fin.set_retryable(st.code() == absl::StatusCode::kResourceExhausted);
       fprintf(stderr, "eqat-worker: %s failed: %s\n", a.assignment_id().c_str(),
               std::string(st.message()).c_str());
     }
