@@ -1,11 +1,19 @@
 #include "coordinator/worker_registry.h"
 
+#include <cstdint>
+#include <random>
+
 #include "absl/strings/str_format.h"
 
 namespace eqat {
 
 std::string WorkerRegistry::Register(const v1::RegisterRequest& info) {
-  std::string id = absl::StrFormat("worker-%03d", m_->NextId());
+  // A readable counter, then 64 random bits: the counter restarts after a
+  // coordinator restart, and a process that still runs under an id from
+  // before (stopped, partitioned) must never share it with a new one.
+  std::random_device rd;
+  const uint64_t salt = (uint64_t{rd()} << 32) | rd();
+  std::string id = absl::StrFormat("worker-%03d-%016x", m_->NextId(), salt);
   Worker w;
   w.info = info;
   w.last_seen = m_->Now();

@@ -43,7 +43,8 @@ class WorkerRegistry {
 
   WorkerRegistry(Monitor* monitor, absl::Duration timeout) : m_(monitor), timeout_(timeout) {}
 
-  // Adds a live worker, seen now; returns its new id ("worker-NNN").
+  // Adds a live worker, seen now; returns its new id ("worker-NNN-<16 hex>",
+  // random, so never issued twice, restarts included).
   std::string Register(const v1::RegisterRequest& info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m_->mu);
   // Records that a live worker was heard from now. nullptr when the id is
   // unknown or marked down (the worker must register again).

@@ -5,6 +5,9 @@
 // job consistent with what the store holds.
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+
 #include "coordinator/sqlite_job_store.h"
 #include "tests/coordinator/scheduler_fixture.h"
 
@@ -225,3 +228,28 @@ TEST_F(StoreFaultTest, FailedSnapshotWriteWarnsAndIsRetriedOnTick) {
 
 }  // namespace
 }  // namespace eqat
+
+namespace eqat::testing {
+namespace {
+
+using WorkerIdentityTest = SchedulerFixture;
+
+TEST_F(WorkerIdentityTest, AnIdFromBeforeARestartIsNeverIssuedAgain) {
+  std::set<std::string> seen;
+  std::string before = AddWorker("127.0.0.1:1001");
+  seen.insert(before);
+  for (int restart = 0; restart < 3; ++restart) {
+    Restart();
+    ASSERT_TRUE(sched_->Recover().ok());
+    for (int i = 0; i < 3; ++i) {
+      std::string id = AddWorker("127.0.0.1:" + std::to_string(2000 + 10 * restart + i));
+      EXPECT_TRUE(seen.insert(id).second) << id << " was issued twice";
+    }
+  }
+  // The old process's heartbeats do not land on any new worker: it must
+  // register again under a fresh id.
+  EXPECT_TRUE(Heartbeat(before).reregister());
+}
+
+}  // namespace
+}  // namespace eqat::testing
